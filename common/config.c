@@ -286,6 +286,17 @@ static void errs_add(orch_config_errors *errs, const char *source, int line, con
     errs->n++;
 }
 
+void orch_config_errors_add(orch_config_errors *errs, const char *source, const char *key,
+                            const char *fmt, ...)
+{
+    char message[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    errs_add(errs, source, 0, key, false, "%s", message);
+}
+
 void orch_config_errors_fini(orch_config_errors *errs)
 {
     if (errs == NULL)

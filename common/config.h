@@ -147,6 +147,14 @@ typedef struct orch_config_errors {
     size_t dropped;   /* entries not stored (past ORCH_CONFIG_MAX_ERRORS, or no memory) */
 } orch_config_errors;
 
+/*
+ * Adds an error found by a daemon's own checks across fields (after a load that
+ * succeeded field by field), reported like the table's own: "source: key 'k':
+ * message". key may be NULL.
+ */
+void orch_config_errors_add(orch_config_errors *errs, const char *source, const char *key,
+                            const char *fmt, ...) ORCH_PRINTF(4, 5);
+
 /* Frees every entry and empties errs (ready for reuse). Safe on NULL. */
 void orch_config_errors_fini(orch_config_errors *errs);
 
