@@ -24,9 +24,9 @@ typedef enum agent_promotion_rule {
 } agent_promotion_rule;
 
 typedef struct agent_config {
-    char *host;         /* identity H; default: the machine's host name */
-    char *host_key;     /* SECRET: key(H) as 64 hex digits */
-    bool insecure;      /* allow running without host_key (sandbox only) */
+    char *host;     /* identity H; default: the machine's host name */
+    char *host_key; /* SECRET: key(H) as 64 hex digits */
+    bool insecure;  /* allow running without host_key (sandbox only) */
     orch_strlist aliases;
 
     char *mysql_socket; /* preferred when set */

@@ -1,0 +1,124 @@
+/* main.c: orch-agent's command line. */
+#include "agent.h"
+#include "agent_config.h"
+#include "log.h"
+
+#include <getopt.h>
+#include <mysql.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "Usage: orch-agent [options]\n"
+    "\n"
+    "orch's agent: probes the local MySQL/MariaDB server, reports its state to every\n"
+    "coordinator, and executes the elected leader's commands (fenced by epoch).\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config PATH    configuration file (default /etc/orch/agent.json)\n"
+    "      --check-config   load and check the configuration, print problems, exit\n"
+    "      --print-config   print the effective configuration as JSON and exit\n"
+    "      --print-sample   print a sample configuration with every default and exit\n"
+    "      --config-help    describe every configuration key and exit\n"
+    "  -h, --help           this text\n"
+    "  -V, --version        print the version\n"
+    "\n"
+    "Signals: SIGHUP reloads the reloadable keys (promotion_rule, data_center, region,\n"
+    "environment, intervals, coordinators, aliases, log_level); SIGTERM stops.\n"
+    "Exit codes: 0 ok, 1 failure, 2 usage, 3 configuration.\n";
+
+int main(int argc, char **argv)
+{
+    enum { OPT_CHECK = 256, OPT_PRINT, OPT_SAMPLE, OPT_CFGHELP };
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, OPT_CHECK},
+        {"print-config", no_argument, NULL, OPT_PRINT},
+        {"print-sample", no_argument, NULL, OPT_SAMPLE},
+        {"config-help", no_argument, NULL, OPT_CFGHELP},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = "/etc/orch/agent.json";
+    int mode = 0, c;
+    orch_log_set_program("orch-agent");
+    while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return ORCH_EXIT_OK;
+        case 'V':
+            printf("orch-agent %s\n", ORCH_VERSION);
+            return ORCH_EXIT_OK;
+        case OPT_CHECK:
+        case OPT_PRINT:
+        case OPT_SAMPLE:
+        case OPT_CFGHELP:
+            mode = c;
+            break;
+        default:
+            fputs(usage, stderr);
+            return ORCH_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "orch-agent: unexpected argument '%s'\n\n%s", argv[optind], usage);
+        return ORCH_EXIT_USAGE;
+    }
+    if (mode == OPT_SAMPLE)
+        return orch_config_print_sample(&agent_config_table, stdout) == ORCH_OK ? ORCH_EXIT_OK
+                                                                                : ORCH_EXIT_FAILURE;
+    if (mode == OPT_CFGHELP)
+        return orch_config_print_help(&agent_config_table, stdout) == ORCH_OK ? ORCH_EXIT_OK
+                                                                              : ORCH_EXIT_FAILURE;
+
+    agent_config cfg = {0};
+    orch_hmac_key key;
+    orch_config_errors errs = {0};
+    orch_err err = agent_config_load(path, &cfg, &key, &errs);
+    orch_config_errors_write(&errs, stderr);
+    orch_config_errors_fini(&errs);
+    if (err != ORCH_OK) {
+        fprintf(stderr,
+                "orch-agent: %s has errors (orch-agent --config-help describes every key)\n", path);
+        return ORCH_EXIT_CONFIG;
+    }
+    if (mode == OPT_CHECK) {
+        printf("%s: OK\n", path);
+        agent_config_fini(&cfg);
+        return ORCH_EXIT_OK;
+    }
+    if (mode == OPT_PRINT) {
+        err = orch_config_print(&agent_config_table, &cfg, stdout);
+        agent_config_fini(&cfg);
+        return err == ORCH_OK ? ORCH_EXIT_OK : ORCH_EXIT_FAILURE;
+    }
+    if (cfg.insecure && cfg.host_key == NULL)
+        orch_log(ORCH_LOG_WARN, "ORCH-INSECURE", path,
+                 "running without a host key: reports and commands are not authenticated; "
+                 "only for sandboxes");
+
+    if (mysql_library_init(0, NULL, NULL) != 0) {
+        fprintf(stderr, "orch-agent: cannot initialise the MySQL client library\n");
+        agent_config_fini(&cfg);
+        return ORCH_EXIT_FAILURE;
+    }
+    char msg[512];
+    agent *a = agent_new(path, &cfg, &key, msg, sizeof(msg));
+    if (a == NULL) {
+        orch_log(ORCH_LOG_ERROR, "ORCH-AGENT-FAILED", NULL, "%s", msg);
+        agent_config_fini(&cfg);
+        mysql_library_end();
+        return ORCH_EXIT_FAILURE;
+    }
+    int rc = agent_run(a);
+    agent_free(a);
+    mysql_library_end();
+    orch_log(ORCH_LOG_NOTICE, "ORCH-AGENT-STOP", NULL, "stopped");
+    return rc;
+}
