@@ -553,7 +553,13 @@ static void *probe_main(void *arg)
 
         orch_probe_result res;
         bool again = false;
-        if (orch_probe_run(p, &res) == ORCH_OK) {
+        orch_err perr = orch_probe_run(p, &res);
+        /* The deadline is the local server's: the witness checks that follow may
+         * legitimately take witness_timeout_ms when the master is hung. */
+        pthread_mutex_lock(&a->mu);
+        a->in_flight = false;
+        pthread_mutex_unlock(&a->mu);
+        if (perr == ORCH_OK) {
             if (res.state == ORCH__PROBE_STATE__PROBE_UP)
                 witness_channels(&res, witness_ms);
             again = enforce_fences(a, &res);
@@ -568,7 +574,6 @@ static void *probe_main(void *arg)
         a->latest = res;
         a->have_latest = true;
         a->result_gen++;
-        a->in_flight = false;
         pthread_cond_broadcast(&a->result_cv);
         event_active(a->ev_probe_done, EV_READ, 0);
         int64_t due = started + a->probe_interval_ms;

@@ -315,6 +315,7 @@ orch_err orch_probe_run(orch_probe *p, orch_probe_result *out)
     orch_db_failure failure = ORCH_DB_OK;
     orch_err err = ORCH_OK;
 
+    bool was_connected = p->db != NULL;
     memset(out, 0, sizeof(*out));
     out->state = ORCH__PROBE_STATE__PROBE_UP;
     if (p->db == NULL && connect_probe(p, out) != ORCH_OK)
@@ -349,9 +350,15 @@ orch_err orch_probe_run(orch_probe *p, orch_probe_result *out)
         if (err == ORCH_ERR_NOMEM)
             return err;
         if (err != ORCH_OK) {
-            out->state = state_of(failure);
-            err = ORCH_OK;
             disconnect(p);
+            /* A kept connection that broke says little ("server has gone away"):
+             * one fresh attempt tells a dead server (refused) from a restarted
+             * one. A timeout is not retried: the deadline is already spent. */
+            if (was_connected && failure == ORCH_DB_DOWN) {
+                orch_probe_result_fini(out);
+                return orch_probe_run(p, out);
+            }
+            out->state = state_of(failure);
             goto done;
         }
     }

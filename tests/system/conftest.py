@@ -31,6 +31,8 @@ def pytest_runtest_makereport(item, call):
     if rep.when == "call" and rep.failed:
         for sb in getattr(item, "_orch_sandboxes", []):
             rep.sections.append((f"sandbox {sb.dir}", sb.diagnostics()))
+        for agents in getattr(item, "_orch_agents", []):
+            rep.sections.append(("agent logs", agents.logs()))
 
 
 @pytest.fixture
@@ -93,3 +95,27 @@ def make_sandbox(request):
 def sandbox(make_sandbox):
     """A fresh 1+3 sandbox: db1 (primary) with replicas db2, db3, db4."""
     return make_sandbox("1+3")
+
+
+@pytest.fixture
+def make_agents(request, tmp_dir):
+    """Factory: make_agents(sandbox, **AgentSet options) -> started AgentSet with
+    its receiver, on a fresh block of ports. Everything is stopped by PID at
+    teardown; agent logs are attached to a failed test's report."""
+    from orchagents import AgentSet
+
+    made, blocks = [], []
+    request.node._orch_agents = made
+
+    def make(sb, start=True, **kwargs):
+        block = PORTS.acquire()
+        blocks.append(block)
+        agents = AgentSet(sb, tmp_dir, block, **kwargs)
+        made.append(agents)
+        return agents.start() if start else agents
+
+    yield make
+    for agents in made:
+        agents.stop()
+    for block in blocks:
+        PORTS.release(block)

@@ -1,0 +1,214 @@
+"""Real orch-agents on a sandbox, and a real receiver of their reports.
+
+    agents = AgentSet(sandbox, tmp_dir, port_block, secret="s3cret")
+    agents.start()                       # one orch-agent per topology server
+    r = agents.wait_report("db1", lambda r: r["state"] == "PROBE_UP")
+    reply = agents.command("db2", "STOP_REPLICA", epoch=1, io_only=True)
+    agents.stop()
+
+The receiver is `orch-wiretool listen` (a sub socket, as a coordinator has): each
+report arrives as one JSON line with the tool's verification verdict. Agents
+and the receiver are processes started here and stopped by PID.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from orchtest import CREDENTIALS, binary, wait_until
+import hmac
+import hashlib
+
+AGENT_HOST = "127.0.0.1"
+
+
+def host_key(secret, host):
+    """key(H) = HMAC-SHA256(fleet_secret, "orch-agent:" + H), as hex."""
+    return hmac.new(secret.encode(), b"orch-agent:" + host.encode(), hashlib.sha256).hexdigest()
+
+
+def stop_pid(proc, timeout=10.0, sig=signal.SIGTERM):
+    """Stops a Popen by its PID: SIG, wait up to TIMEOUT, then SIGKILL. Returns
+    the exit code, or None when it had to be killed."""
+    if proc.poll() is not None:
+        return proc.returncode
+    try:
+        os.kill(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return None
+
+
+class Receiver:
+    """`orch-wiretool listen` in the background; collects reports by port."""
+
+    def __init__(self, url, secret=None, log_dir=None):
+        self.url, self.secret = url, secret
+        self.lines, self.lock = [], threading.Lock()
+        self.proc, self.thread = None, None
+        self.log_dir = log_dir
+
+    def start(self):
+        args = [str(binary("orch-wiretool")), "listen", "--url", self.url]
+        args += ["--secret", self.secret] if self.secret else ["--insecure"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, start_new_session=True)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        return self
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                d = json.loads(line)
+            except ValueError:
+                continue
+            d["_t"] = time.monotonic()
+            with self.lock:
+                self.lines.append(d)
+
+    def stop(self):
+        if self.proc is not None:
+            stop_pid(self.proc, timeout=5)
+            self.thread.join(timeout=5)
+            self.proc.stdout.close()
+            self.proc.stderr.close()
+            self.proc = None
+
+    def all(self, port=None):
+        with self.lock:
+            return [d for d in self.lines
+                    if port is None or d.get("report", {}).get("port") == port]
+
+    def latest(self, port):
+        got = self.all(port)
+        return got[-1] if got else None
+
+
+class AgentSet:
+    """One orch-agent per sandbox topology server (not the backend)."""
+
+    def __init__(self, sandbox, tmp_dir, port_block, secret="orch-test-secret", insecure=False,
+                 probe_interval_ms=500, probe_timeout_ms=500, witness_timeout_ms=500,
+                 report_interval_ms=1000, extra=None):
+        self.sb, self.dir = sandbox, Path(tmp_dir)
+        self.report_port = port_block
+        self.report_url = f"tcp://127.0.0.1:{port_block}"
+        self.secret = None if insecure else secret
+        self.settings = dict(probe_interval_ms=probe_interval_ms,
+                             probe_timeout_ms=probe_timeout_ms,
+                             witness_timeout_ms=witness_timeout_ms,
+                             report_interval_ms=report_interval_ms, **(extra or {}))
+        self.procs, self.command_ports, self.configs = {}, {}, {}
+        self.receiver = Receiver(self.report_url, self.secret)
+        names = [s.name for s in self.sb.servers.values() if s.role != "backend"]
+        for i, name in enumerate(sorted(names)):
+            self.command_ports[name] = port_block + 1 + i
+            self.configs[name] = self._write_config(name)
+
+    def _write_config(self, name):
+        s = self.sb.servers[name]
+        cfg = {
+            "host": AGENT_HOST,
+            "mysql_socket": str(s.socket),
+            "mysql_port": s.port,
+            "mysql_user": CREDENTIALS["agent"]["user"],
+            "mysql_password": CREDENTIALS["agent"]["password"],
+            "replication_user": CREDENTIALS["repl"]["user"],
+            "replication_password": CREDENTIALS["repl"]["password"],
+            "coordinators": [self.report_url],
+            "command_listen": f"tcp://127.0.0.1:{self.command_ports[name]}",
+            "state_file": str(self.dir / f"agent-{name}.state"),
+            "log_level": "debug",
+            **self.settings,
+        }
+        if self.secret:
+            cfg["host_key"] = host_key(self.secret, AGENT_HOST)
+        else:
+            cfg["insecure"] = True
+        path = self.dir / f"agent-{name}.json"
+        path.write_text(json.dumps(cfg, indent=1))
+        path.chmod(0o600)
+        return path
+
+    def log_path(self, name):
+        return self.dir / f"agent-{name}.log"
+
+    def start_one(self, name):
+        log = open(self.log_path(name), "a")
+        self.procs[name] = subprocess.Popen(
+            [str(binary("orch-agent")), "-c", str(self.configs[name])],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+
+    def start(self, receiver=True):
+        if receiver:
+            self.receiver.start()
+        for name in self.configs:
+            self.start_one(name)
+        return self
+
+    def stop_one(self, name, sig=signal.SIGTERM, timeout=10):
+        proc = self.procs.pop(name, None)
+        return stop_pid(proc, timeout=timeout, sig=sig) if proc else None
+
+    def stop(self):
+        codes = {name: self.stop_one(name) for name in list(self.procs)}
+        self.receiver.stop()
+        return codes
+
+    def port(self, name):
+        return self.sb.servers[name].port
+
+    def latest(self, name):
+        d = self.receiver.latest(self.port(name))
+        return d["report"] if d else None
+
+    def wait_report(self, name, pred, timeout=10, what=None):
+        """Waits for a report from NAME's agent that satisfies PRED; returns it."""
+        def check():
+            d = self.receiver.latest(self.port(name))
+            return d["report"] if d and pred(d["report"]) else None
+        return wait_until(check, timeout, what or f"a report from {name} matching {pred}")
+
+    def command(self, name, ctype, epoch, cid, secret=None, sign_host=None, target=None,
+                timeout_ms=None, recv_timeout_ms=5000, **args):
+        """Sends one signed command to NAME's agent; returns the parsed reply."""
+        cmd = [str(binary("orch-wiretool")), "command",
+               "--url", f"tcp://127.0.0.1:{self.command_ports[name]}", "--host", AGENT_HOST,
+               "--epoch", str(epoch), "--id", str(cid), "--type", ctype,
+               "--recv-timeout-ms", str(recv_timeout_ms)]
+        s = secret if secret is not None else self.secret
+        cmd += ["--secret", s] if s else ["--insecure"]
+        if sign_host:
+            cmd += ["--sign-host", sign_host]
+        if target:
+            cmd += ["--target", target]
+        if timeout_ms is not None:
+            cmd += ["--timeout-ms", str(timeout_ms)]
+        for k, v in args.items():
+            flag = "--" + k.replace("_", "-")
+            if v is True:
+                cmd.append(flag)
+            elif v is not False and v is not None:
+                cmd += [flag, str(v)]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert out.stdout, f"orch-wiretool printed nothing: {out.stderr}"
+        return json.loads(out.stdout.splitlines()[-1])
+
+    def logs(self):
+        text = []
+        for name in self.configs:
+            p = self.log_path(name)
+            if p.exists():
+                text.append(f"--- {p}\n" + "".join(p.read_text().splitlines(True)[-40:]))
+        return "\n".join(text)
