@@ -18,7 +18,7 @@ PKGS=(
   libcmocka-dev
   mariadb-server mariadb-client
   python3 python3-pytest python3-pymysql
-  iproute2 procps
+  iproute2 procps openssl
 )
 
 missing=()

@@ -31,6 +31,14 @@ def host_key(secret, host):
     return hmac.new(secret.encode(), b"orch-agent:" + host.encode(), hashlib.sha256).hexdigest()
 
 
+def tls_args(tls):
+    """orch-wiretool options for a TLS dict {ca, cert, key} (server name localhost)."""
+    if not tls:
+        return []
+    return ["--tls-ca", tls["ca"], "--tls-cert", tls["cert"], "--tls-key", tls["key"],
+            "--tls-server-name", "localhost"]
+
+
 def stop_pid(proc, timeout=10.0, sig=signal.SIGTERM):
     """Stops a Popen by its PID: SIG, wait up to TIMEOUT, then SIGKILL. Returns
     the exit code, or None when it had to be killed."""
@@ -51,15 +59,15 @@ def stop_pid(proc, timeout=10.0, sig=signal.SIGTERM):
 class Receiver:
     """`orch-wiretool listen` in the background; collects reports by port."""
 
-    def __init__(self, url, secret=None, log_dir=None):
-        self.url, self.secret = url, secret
+    def __init__(self, url, secret=None, tls=None):
+        self.url, self.secret, self.tls = url, secret, tls
         self.lines, self.lock = [], threading.Lock()
         self.proc, self.thread = None, None
-        self.log_dir = log_dir
 
     def start(self):
         args = [str(binary("orch-wiretool")), "listen", "--url", self.url]
         args += ["--secret", self.secret] if self.secret else ["--insecure"]
+        args += tls_args(self.tls)
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, start_new_session=True)
         self.thread = threading.Thread(target=self._read, daemon=True)
@@ -99,18 +107,25 @@ class AgentSet:
 
     def __init__(self, sandbox, tmp_dir, port_block, secret="orch-test-secret", insecure=False,
                  probe_interval_ms=500, probe_timeout_ms=500, witness_timeout_ms=500,
-                 report_interval_ms=1000, extra=None):
-        self.sb, self.dir = sandbox, Path(tmp_dir)
+                 report_interval_ms=1000, extra=None, tls=None, only=None):
+        """TLS: {ca, cert, key} makes every link tls+tcp:// (server name
+        localhost). ONLY: start agents for these servers only."""
+        self.sb, self.dir, self.tls = sandbox, Path(tmp_dir), tls
+        self.scheme = "tls+tcp" if tls else "tcp"
         self.report_port = port_block
-        self.report_url = f"tcp://127.0.0.1:{port_block}"
+        self.report_url = f"{self.scheme}://127.0.0.1:{port_block}"
         self.secret = None if insecure else secret
         self.settings = dict(probe_interval_ms=probe_interval_ms,
                              probe_timeout_ms=probe_timeout_ms,
                              witness_timeout_ms=witness_timeout_ms,
                              report_interval_ms=report_interval_ms, **(extra or {}))
         self.procs, self.command_ports, self.configs = {}, {}, {}
-        self.receiver = Receiver(self.report_url, self.secret)
-        names = [s.name for s in self.sb.servers.values() if s.role != "backend"]
+        if tls:
+            self.settings.update(tls_ca=tls["ca"], tls_cert=tls["cert"], tls_key=tls["key"],
+                                 tls_server_name="localhost")
+        self.receiver = Receiver(self.report_url, self.secret, tls)
+        names = [s.name for s in self.sb.servers.values()
+                 if s.role != "backend" and (only is None or s.name in only)]
         for i, name in enumerate(sorted(names)):
             self.command_ports[name] = port_block + 1 + i
             self.configs[name] = self._write_config(name)
@@ -126,7 +141,7 @@ class AgentSet:
             "replication_user": CREDENTIALS["repl"]["user"],
             "replication_password": CREDENTIALS["repl"]["password"],
             "coordinators": [self.report_url],
-            "command_listen": f"tcp://127.0.0.1:{self.command_ports[name]}",
+            "command_listen": f"{self.scheme}://127.0.0.1:{self.command_ports[name]}",
             "state_file": str(self.dir / f"agent-{name}.state"),
             "log_level": "debug",
             **self.settings,
@@ -181,10 +196,12 @@ class AgentSet:
         return wait_until(check, timeout, what or f"a report from {name} matching {pred}")
 
     def command(self, name, ctype, epoch, cid, secret=None, sign_host=None, target=None,
-                timeout_ms=None, recv_timeout_ms=5000, **args):
-        """Sends one signed command to NAME's agent; returns the parsed reply."""
+                timeout_ms=None, recv_timeout_ms=5000, scheme=None, **args):
+        """Sends one signed command to NAME's agent; returns the parsed reply.
+        SCHEME overrides the URL scheme (e.g. plain tcp against a TLS agent)."""
+        scheme = scheme or self.scheme
         cmd = [str(binary("orch-wiretool")), "command",
-               "--url", f"tcp://127.0.0.1:{self.command_ports[name]}", "--host", AGENT_HOST,
+               "--url", f"{scheme}://127.0.0.1:{self.command_ports[name]}", "--host", AGENT_HOST,
                "--epoch", str(epoch), "--id", str(cid), "--type", ctype,
                "--recv-timeout-ms", str(recv_timeout_ms)]
         s = secret if secret is not None else self.secret
@@ -193,6 +210,8 @@ class AgentSet:
             cmd += ["--sign-host", sign_host]
         if target:
             cmd += ["--target", target]
+        if scheme == "tls+tcp":
+            cmd += tls_args(self.tls)
         if timeout_ms is not None:
             cmd += ["--timeout-ms", str(timeout_ms)]
         for k, v in args.items():

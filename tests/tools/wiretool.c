@@ -10,6 +10,7 @@
  */
 #include "clock.h"
 #include "pbjson.h"
+#include "transport.h"
 #include "wire.h"
 
 #include <getopt.h>
@@ -29,12 +30,13 @@ static const char usage[] =
     "                        [--gtid-set S] [--timeout-ms MS] [--read-only 0|1] [--io-only]\n"
     "                        [--start] [--target H] [--sign-host H] [--recv-timeout-ms MS]\n"
     "  orch-wiretool raw     --url URL --hex BYTES [--recv-timeout-ms MS]\n"
+    "TLS (tls+tcp:// URLs): --tls-ca FILE --tls-cert FILE --tls-key FILE [--tls-server-name N]\n"
     "TYPE: REPORT_NOW STOP_REPLICA START_REPLICA CHANGE_MASTER RESET_REPLICA WAIT_FOR_GTID\n"
     "      SET_READ_ONLY FENCE SET_SEMI_SYNC PING\n";
 
 typedef struct opts {
     const char *url, *secret, *key_hex, *host, *type, *master_host, *gtid_set, *target, *sign_host,
-        *hex;
+        *tls_ca, *tls_cert, *tls_key, *tls_server_name, *hex;
     bool insecure, io_only, start, have_read_only;
     long long epoch, id, count, seconds, master_port, timeout_ms, recv_timeout_ms;
     bool read_only;
@@ -48,6 +50,24 @@ static bool key_for(const opts *o, const char *host, orch_hmac_key *k)
         return orch_wire_derive_key(o->secret, strlen(o->secret), host, k) == ORCH_OK;
     memset(k, 0, sizeof(*k)); /* insecure: the all-zero key */
     return o->insecure;
+}
+
+/* A TLS config for this side when the URL asks for TLS; NULL otherwise (or on error). */
+static nng_tls_config *tls_for(const opts *o, bool server, bool *failed)
+{
+    *failed = false;
+    if (!orch_url_is_tls(o->url))
+        return NULL;
+    orch_tls_files files = {
+        .ca = o->tls_ca, .cert = o->tls_cert, .key = o->tls_key, .server_name = o->tls_server_name};
+    nng_tls_config *cfg = NULL;
+    char msg[256];
+    if (orch_tls_config_new(server, &files, &cfg, msg, sizeof(msg)) != ORCH_OK) {
+        fprintf(stderr, "TLS: %s\n", msg);
+        *failed = true;
+        return NULL;
+    }
+    return cfg;
 }
 
 static void print_json(json_t *j)
@@ -65,13 +85,24 @@ static int do_listen(const opts *o)
 {
     nng_socket s;
     int rv;
+    bool tls_failed;
+    nng_tls_config *tls = tls_for(o, true, &tls_failed);
+    char lmsg[256];
+    if (tls_failed)
+        return 1;
     if ((rv = nng_sub0_open(&s)) != 0 || (rv = nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, "", 0)) ||
         (rv = nng_socket_set_int(s, NNG_OPT_RECVBUF, 1024)) ||
-        (rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 200)) ||
-        (rv = nng_listen(s, o->url, NULL, 0))) {
+        (rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 200))) {
         fprintf(stderr, "listen %s: %s\n", o->url, nng_strerror(rv));
         return 1;
     }
+    if (orch_listen(s, o->url, tls, NULL, lmsg, sizeof(lmsg)) != ORCH_OK) {
+        fprintf(stderr, "%s\n", lmsg);
+        nng_close(s);
+        return 1;
+    }
+    if (tls)
+        nng_tls_config_free(tls);
     int64_t end = o->seconds > 0 ? orch_mono_ms() + o->seconds * 1000 : INT64_MAX;
     long long n = 0;
     while ((o->count <= 0 || n < o->count) && orch_mono_ms() < end) {
@@ -133,18 +164,29 @@ static int request(const opts *o, const uint8_t *req, size_t req_len)
 {
     nng_socket s;
     int rv;
-    if ((rv = nng_req0_open(&s)) != 0 ||
-        (rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO,
-                                o->recv_timeout_ms > 0 ? o->recv_timeout_ms : 5000)) ||
+    bool tls_failed;
+    nng_tls_config *tls = tls_for(o, false, &tls_failed);
+    char dmsg[256] = "";
+    int ms = o->recv_timeout_ms > 0 ? (int)o->recv_timeout_ms : 5000;
+    if (tls_failed)
+        return 2;
+    if ((rv = nng_req0_open(&s)) != 0 || (rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, ms)) ||
+        (rv = nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, ms)) ||
         (rv = nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, 0)) ||
-        (rv = nng_dial(s, o->url, NULL, 0))) {
+        (rv = orch_dial(s, o->url, tls, 50, 200, NULL, dmsg, sizeof(dmsg)) != ORCH_OK
+                  ? NNG_ECONNREFUSED
+                  : 0)) {
+        if (tls)
+            nng_tls_config_free(tls);
         json_t *out = json_object();
         json_object_set_new(out, "result", json_string("UNREACHABLE"));
-        json_object_set_new(out, "error", json_string(nng_strerror(rv)));
+        json_object_set_new(out, "error", json_string(dmsg[0] ? dmsg : nng_strerror(rv)));
         print_json(out);
         nng_close(s);
         return 3;
     }
+    if (tls)
+        nng_tls_config_free(tls);
     int64_t t0 = orch_mono_us();
     char *buf = NULL;
     size_t len = 0;
@@ -298,6 +340,10 @@ int main(int argc, char **argv)
         {"start", 0, NULL, 'a'},
         {"target", 1, NULL, 'x'},
         {"sign-host", 1, NULL, 'y'},
+        {"tls-ca", 1, NULL, 'A'},
+        {"tls-cert", 1, NULL, 'C'},
+        {"tls-key", 1, NULL, 'K'},
+        {"tls-server-name", 1, NULL, 'N'},
         {"hex", 1, NULL, 'z'},
         {"recv-timeout-ms", 1, NULL, 'R'},
         {NULL, 0, NULL, 0},
@@ -372,6 +418,18 @@ int main(int argc, char **argv)
             break;
         case 'z':
             o.hex = optarg;
+            break;
+        case 'A':
+            o.tls_ca = optarg;
+            break;
+        case 'C':
+            o.tls_cert = optarg;
+            break;
+        case 'K':
+            o.tls_key = optarg;
+            break;
+        case 'N':
+            o.tls_server_name = optarg;
             break;
         case 'R':
             o.recv_timeout_ms = num(optarg, "--recv-timeout-ms");
