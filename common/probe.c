@@ -145,6 +145,46 @@ static orch_probe_row row_of(MYSQL_RES *res, MYSQL_ROW row)
     return r;
 }
 
+/* Appends a copy of text to the problems found at connect. */
+static void add_connect_problem(orch_probe *p, const char *text)
+{
+    char **v = realloc(p->grant_problems, (p->ngrant_problems + 1) * sizeof(*v));
+    if (v == NULL)
+        return;
+    p->grant_problems = v;
+    if ((v[p->ngrant_problems] = strdup(text)) != NULL)
+        p->ngrant_problems++;
+}
+
+/*
+ * Witness checks are TCP connections that end after the greeting: the server
+ * counts each as an interrupted connect. With name resolution on (the host
+ * cache in use, loopback excepted), max_connect_errors of them in a row from
+ * one replica host block that host, replication included. Reported as a
+ * problem; inferred from the server documentation (loopback connections, the
+ * only ones on test machines, bypass the host cache).
+ */
+static void check_connect_errors(orch_probe *p)
+{
+    char skip[16] = "", maxerr[32] = "";
+    if (orch_db_query_value(p->db, "SELECT @@skip_name_resolve", skip, sizeof(skip), NULL, NULL,
+                            NULL, 0) != ORCH_OK ||
+        orch_db_query_value(p->db, "SELECT @@max_connect_errors", maxerr, sizeof(maxerr), NULL,
+                            NULL, NULL, 0) != ORCH_OK)
+        return;
+    char *end;
+    unsigned long long v = strtoull(maxerr, &end, 10);
+    if (strcmp(skip, "0") == 0 && *end == '\0' && v < 1000000ULL) {
+        char text[320];
+        snprintf(text, sizeof(text),
+                 "max_connect_errors=%llu with skip_name_resolve OFF: witness checks from "
+                 "replicas count as interrupted connects and can block a replica host; set "
+                 "skip_name_resolve=ON or max_connect_errors=4294967295",
+                 v);
+        add_connect_problem(p, text);
+    }
+}
+
 /* Connects and learns version and privileges. On failure sets out's state. */
 static orch_err connect_probe(orch_probe *p, orch_probe_result *out)
 {
@@ -189,6 +229,7 @@ static orch_err connect_probe(orch_probe *p, orch_probe_result *out)
     }
     if (res != NULL)
         mysql_free_result(res);
+    check_connect_errors(p);
     return ORCH_OK;
 }
 
