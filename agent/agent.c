@@ -18,6 +18,7 @@
 #include "fence.h"
 #include "log.h"
 #include "probe.h"
+#include "report.h"
 #include "transport.h"
 #include "version.h"
 #include "witness.h"
@@ -255,134 +256,71 @@ static bool probe_stuck_locked(const agent *a, int64_t now)
 }
 
 /*
- * Serializes the current InstanceReport (borrowing everything) into a new
- * buffer. Under mu. When the probe is stuck the report says UNRESPONSIVE.
+ * Fills *r with the current report, borrowing everything (from the agent, the
+ * latest probe result and stuck_msg, which must outlive r). Under mu. When the
+ * probe is stuck the report says UNRESPONSIVE. Sequence and send time are set
+ * by the caller just before packing.
  */
-static orch_err pack_report_locked(agent *a, uint8_t **out, size_t *outlen)
+static void fill_report_locked(agent *a, Orch__InstanceReport *r, char *stuck_msg, size_t len)
 {
     int64_t now = orch_mono_ms();
     bool stuck = probe_stuck_locked(a, now);
     const orch_probe_result *res = &a->latest;
-    char stuck_msg[128];
-    Orch__InstanceReport r = ORCH__INSTANCE_REPORT__INIT;
 
-    r.protocol_version = ORCH_PROTOCOL_VERSION;
-    r.boot_id.data = a->boot_id;
-    r.boot_id.len = sizeof(a->boot_id);
+    orch__instance_report__init(r);
+    r->protocol_version = ORCH_PROTOCOL_VERSION;
+    r->boot_id.data = a->boot_id;
+    r->boot_id.len = sizeof(a->boot_id);
+    r->host = a->ident.host;
+    r->port = a->ident.port;
+    r->aliases = a->ident.aliases;
+    r->n_aliases = a->ident.naliases;
+    r->has_promotion_rule = true;
+    r->promotion_rule = promotion_of(a->ident.promotion_rule);
+    r->data_center = a->ident.data_center;
+    r->region = a->ident.region;
+    r->environment = a->ident.environment;
+    r->command_listen = a->ident.command_advertise;
+    r->agent_version = (char *)ORCH_VERSION;
+    r->has_obeyed_epoch = true;
+    r->obeyed_epoch = atomic_load(&a->obeyed_epoch);
+    r->has_fenced = true;
+    r->fenced = atomic_load(&a->fenced);
+    r->has_self_fenced = true;
+    r->self_fenced = a->self_fenced;
+    if (stuck) {
+        r->state = ORCH__PROBE_STATE__PROBE_UNRESPONSIVE;
+        /* stable text: the report's shape must not change while it stays stuck */
+        snprintf(stuck_msg, len, "no answer from the local server within %lld ms",
+                 (long long)a->probe_timeout_ms);
+        r->probe_error = stuck_msg;
+    } else if (!a->have_latest) {
+        r->state = ORCH__PROBE_STATE__PROBE_UNKNOWN;
+        r->probe_error = (char *)"first probe not finished";
+    } else {
+        r->state = res->state;
+        r->probe_error = res->error[0] ? (char *)res->error : NULL;
+        r->has_probe_us = true;
+        r->probe_us = res->probe_us;
+        r->server = res->server;
+        r->channels = res->channels;
+        r->n_channels = res->nchannels;
+        r->replicas = res->replicas;
+        r->n_replicas = res->nreplicas;
+        r->problems = res->problems;
+        r->n_problems = res->nproblems;
+    }
+}
+
+/* Serializes the current report into a new buffer. Under mu. */
+static orch_err pack_report_locked(agent *a, uint8_t **out, size_t *outlen)
+{
+    Orch__InstanceReport r;
+    char stuck_msg[128];
+    fill_report_locked(a, &r, stuck_msg, sizeof(stuck_msg));
     r.seq = atomic_fetch_add(&a->seq, 1) + 1;
     r.sent_at_ms = orch_wall_ms();
-    r.host = a->ident.host;
-    r.port = a->ident.port;
-    r.aliases = a->ident.aliases;
-    r.n_aliases = a->ident.naliases;
-    r.has_promotion_rule = true;
-    r.promotion_rule = promotion_of(a->ident.promotion_rule);
-    r.data_center = a->ident.data_center;
-    r.region = a->ident.region;
-    r.environment = a->ident.environment;
-    r.command_listen = a->ident.command_advertise;
-    r.agent_version = (char *)ORCH_VERSION;
-    r.has_obeyed_epoch = true;
-    r.obeyed_epoch = atomic_load(&a->obeyed_epoch);
-    r.has_fenced = true;
-    r.fenced = atomic_load(&a->fenced);
-    r.has_self_fenced = true;
-    r.self_fenced = a->self_fenced;
-    if (stuck) {
-        r.state = ORCH__PROBE_STATE__PROBE_UNRESPONSIVE;
-        snprintf(stuck_msg, sizeof(stuck_msg), "no answer from the local server within %lld ms",
-                 (long long)(now - a->probe_started_ms));
-        r.probe_error = stuck_msg;
-    } else if (!a->have_latest) {
-        r.state = ORCH__PROBE_STATE__PROBE_UNKNOWN;
-        r.probe_error = (char *)"first probe not finished";
-    } else {
-        r.state = res->state;
-        r.probe_error = res->error[0] ? (char *)res->error : NULL;
-        r.has_probe_us = true;
-        r.probe_us = res->probe_us;
-        r.server = res->server;
-        r.channels = res->channels;
-        r.n_channels = res->nchannels;
-        r.replicas = res->replicas;
-        r.n_replicas = res->nreplicas;
-        r.problems = res->problems;
-        r.n_problems = res->nproblems;
-    }
     return orch_wire_pack(&r.base, out, outlen);
-}
-
-/* FNV-1a over the fields that make a report "changed" (not counters). */
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-static uint64_t fnv_s(uint64_t h, const char *s)
-{
-    return fnv(h, s ? s : "\x01", s ? strlen(s) + 1 : 1);
-}
-
-#define FNV_V(h, v) fnv((h), &(v), sizeof(v))
-
-static uint64_t fingerprint_locked(const agent *a, bool stuck)
-{
-    uint64_t h = 1469598103934665603ULL;
-    const orch_probe_result *r = &a->latest;
-    int state = stuck ? -1 : (a->have_latest ? (int)r->state : -2);
-    h = FNV_V(h, state);
-    bool fl[3] = {atomic_load(&a->fenced), a->self_fenced, false};
-    h = fnv(h, fl, sizeof(fl));
-    uint64_t epoch = atomic_load(&a->obeyed_epoch);
-    h = FNV_V(h, epoch);
-    h = FNV_V(h, a->ident.promotion_rule);
-    h = fnv_s(h, a->ident.data_center);
-    if (stuck || !a->have_latest)
-        return h;
-    h = fnv_s(h, r->error);
-    const Orch__ServerStatus *s = r->server;
-    if (s != NULL) {
-        bool b[] = {s->read_only,
-                    s->super_read_only,
-                    s->log_bin,
-                    s->log_slave_updates,
-                    s->gtid_strict_mode,
-                    s->semi_sync_master_enabled,
-                    s->semi_sync_master_status,
-                    s->semi_sync_slave_enabled,
-                    s->semi_sync_slave_status};
-        h = fnv(h, b, sizeof(b));
-        h = FNV_V(h, s->server_id);
-        h = FNV_V(h, s->semi_sync_master_clients);
-        h = fnv_s(h, s->version);
-        h = fnv_s(h, s->binlog_format);
-        h = fnv_s(h, s->gtid_mode);
-    }
-    for (size_t i = 0; i < r->nchannels; i++) {
-        const Orch__Channel *c = r->channels[i];
-        h = fnv_s(h, c->name);
-        h = fnv_s(h, c->master_host);
-        h = FNV_V(h, c->master_port);
-        h = FNV_V(h, c->io_thread);
-        h = FNV_V(h, c->sql_thread);
-        h = FNV_V(h, c->last_io_errno);
-        h = FNV_V(h, c->last_sql_errno);
-        h = FNV_V(h, c->has_seconds_behind_master);
-        h = FNV_V(h, c->witness);
-        h = fnv_s(h, c->using_gtid);
-    }
-    for (size_t i = 0; i < r->nreplicas; i++) {
-        h = fnv_s(h, r->replicas[i]->host);
-        h = FNV_V(h, r->replicas[i]->port);
-    }
-    for (size_t i = 0; i < r->nproblems; i++)
-        h = fnv_s(h, r->problems[i]);
-    return h;
 }
 
 /* Publishes the current report when it changed or a heartbeat is due. Loop thread. */
@@ -393,14 +331,14 @@ static void maybe_publish(agent *a, bool force)
     size_t body_len = 0, env_len = 0;
 
     pthread_mutex_lock(&a->mu);
-    bool stuck = probe_stuck_locked(a, now);
-    uint64_t fp = fingerprint_locked(a, stuck);
+    Orch__InstanceReport shape;
+    char stuck_msg[128];
+    fill_report_locked(a, &shape, stuck_msg, sizeof(stuck_msg));
+    uint64_t fp = orch_report_fingerprint(&shape);
     bool due = now - a->last_report_ms >= a->cfg.report_interval_ms;
-    Orch__ProbeState state =
-        stuck ? ORCH__PROBE_STATE__PROBE_UNRESPONSIVE
-              : (a->have_latest ? a->latest.state : ORCH__PROBE_STATE__PROBE_UNKNOWN);
+    Orch__ProbeState state = shape.state;
     char error[sizeof(a->latest.error)];
-    snprintf(error, sizeof(error), "%s", stuck ? "probe deadline passed" : a->latest.error);
+    snprintf(error, sizeof(error), "%s", shape.probe_error ? shape.probe_error : "");
     if (!force && !due && fp == a->last_fp) {
         pthread_mutex_unlock(&a->mu);
         return;
