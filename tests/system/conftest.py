@@ -98,7 +98,15 @@ def sandbox(make_sandbox):
 
 
 @pytest.fixture
-def make_agents(request, tmp_dir):
+def agent_binaries():
+    """Skips (with the build command) unless orch-agent and orch-wiretool are built."""
+    from orchtest import require_binary
+    require_binary("orch-agent")
+    require_binary("orch-wiretool")
+
+
+@pytest.fixture
+def make_agents(request, tmp_dir, agent_binaries):
     """Factory: make_agents(sandbox, **AgentSet options) -> started AgentSet with
     its receiver, on a fresh block of ports. Everything is stopped by PID at
     teardown; agent logs are attached to a failed test's report."""

@@ -26,6 +26,17 @@ import hashlib
 AGENT_HOST = "127.0.0.1"
 
 
+def up(report):
+    """The agent says its server answers."""
+    return report["state"] == "PROBE_UP"
+
+
+def channel(report):
+    """The report's first replication channel, or None."""
+    chans = report.get("channels", [])
+    return chans[0] if chans else None
+
+
 def host_key(secret, host):
     """key(H) = HMAC-SHA256(fleet_secret, "orch-agent:" + H), as hex."""
     return hmac.new(secret.encode(), b"orch-agent:" + host.encode(), hashlib.sha256).hexdigest()

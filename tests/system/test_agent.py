@@ -9,25 +9,8 @@ import time
 import pymysql
 import pytest
 
-from orchtest import CREDENTIALS, require_binary, wait_until
-
-pytestmark = pytest.mark.usefixtures()
-
-
-@pytest.fixture(autouse=True)
-def _binaries():
-    require_binary("orch-agent")
-    require_binary("orch-wiretool")
-
-
-def up(r):
-    return r["state"] == "PROBE_UP"
-
-
-def channel(r):
-    chans = r.get("channels", [])
-    return chans[0] if chans else None
-
+from orchagents import channel, up
+from orchtest import wait_until
 
 def test_reports_are_signed_complete_and_heartbeat(sandbox, make_agents):
     agents = make_agents(sandbox)

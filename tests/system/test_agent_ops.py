@@ -7,17 +7,8 @@ import time
 
 import pytest
 
-from orchtest import require_binary, wait_until
-
-
-@pytest.fixture(autouse=True)
-def _binaries():
-    require_binary("orch-agent")
-    require_binary("orch-wiretool")
-
-
-def up(r):
-    return r["state"] == "PROBE_UP"
+from orchagents import up
+from orchtest import wait_until
 
 
 def test_isolated_writable_primary_fences_itself(make_sandbox, make_agents):
