@@ -1,0 +1,121 @@
+/* main.c: orch-coordinator's command line. */
+#include "coord_config.h"
+#include "coordinator.h"
+#include "log.h"
+
+#include <getopt.h>
+#include <mysql.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char usage[] =
+    "Usage: orch-coordinator [options]\n"
+    "\n"
+    "orch's coordinator: receives every agent's reports, keeps the topology of every\n"
+    "cluster, elects a leader through the backend database, serves the HTTP API\n"
+    "(orchestrator-compatible), the web page and /metrics.\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config PATH    configuration file (default /etc/orch/coordinator.json)\n"
+    "      --check-config   load and check the configuration, print problems, exit\n"
+    "      --print-config   print the effective configuration as JSON and exit\n"
+    "      --print-sample   print a sample configuration with every default and exit\n"
+    "      --config-help    describe every configuration key and exit\n"
+    "  -h, --help           this text\n"
+    "  -V, --version        print the version\n"
+    "\n"
+    "Signals: SIGHUP reloads the reloadable keys; SIGTERM stops (a leader hands the\n"
+    "lease over at once).\n"
+    "Exit codes: 0 ok, 1 failure, 2 usage, 3 configuration.\n";
+
+int main(int argc, char **argv)
+{
+    enum { OPT_CHECK = 256, OPT_PRINT, OPT_SAMPLE, OPT_CFGHELP };
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, OPT_CHECK},
+        {"print-config", no_argument, NULL, OPT_PRINT},
+        {"print-sample", no_argument, NULL, OPT_SAMPLE},
+        {"config-help", no_argument, NULL, OPT_CFGHELP},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = "/etc/orch/coordinator.json";
+    int mode = 0, c;
+    orch_log_set_program("orch-coordinator");
+    while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return ORCH_EXIT_OK;
+        case 'V':
+            printf("orch-coordinator %s\n", ORCH_VERSION);
+            return ORCH_EXIT_OK;
+        case OPT_CHECK:
+        case OPT_PRINT:
+        case OPT_SAMPLE:
+        case OPT_CFGHELP:
+            mode = c;
+            break;
+        default:
+            fputs(usage, stderr);
+            return ORCH_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "orch-coordinator: unexpected argument '%s'\n\n%s", argv[optind], usage);
+        return ORCH_EXIT_USAGE;
+    }
+    if (mode == OPT_SAMPLE)
+        return orch_config_print_sample(&coord_config_table, stdout) == ORCH_OK ? ORCH_EXIT_OK
+                                                                                : ORCH_EXIT_FAILURE;
+    if (mode == OPT_CFGHELP)
+        return orch_config_print_help(&coord_config_table, stdout) == ORCH_OK ? ORCH_EXIT_OK
+                                                                              : ORCH_EXIT_FAILURE;
+    coord_config cfg = {0};
+    orch_config_errors errs = {0};
+    orch_err err = coord_config_load(path, &cfg, &errs);
+    orch_config_errors_write(&errs, stderr);
+    orch_config_errors_fini(&errs);
+    if (err != ORCH_OK) {
+        fprintf(stderr,
+                "orch-coordinator: %s has errors (orch-coordinator --config-help describes every "
+                "key)\n",
+                path);
+        return ORCH_EXIT_CONFIG;
+    }
+    if (mode == OPT_CHECK || mode == OPT_PRINT) {
+        if (mode == OPT_CHECK)
+            printf("%s: OK\n", path);
+        else
+            err = orch_config_print(&coord_config_table, &cfg, stdout);
+        coord_config_fini(&cfg);
+        return err == ORCH_OK ? ORCH_EXIT_OK : ORCH_EXIT_FAILURE;
+    }
+    if (cfg.fleet_secret == NULL)
+        orch_log(ORCH_LOG_WARN, "ORCH-INSECURE", path,
+                 "running without a fleet secret: any host can send reports for any instance; "
+                 "only for sandboxes");
+    if (mysql_library_init(0, NULL, NULL) != 0) {
+        fprintf(stderr, "orch-coordinator: cannot initialise the MySQL client library\n");
+        coord_config_fini(&cfg);
+        return ORCH_EXIT_FAILURE;
+    }
+    char msg[512];
+    coordinator *co = coordinator_new(path, &cfg, msg, sizeof(msg));
+    if (co == NULL) {
+        orch_log(ORCH_LOG_ERROR, "ORCH-COORDINATOR-FAILED", NULL, "%s", msg);
+        coord_config_fini(&cfg);
+        mysql_library_end();
+        return ORCH_EXIT_FAILURE;
+    }
+    int rc = coordinator_run(co);
+    coordinator_free(co);
+    mysql_library_end();
+    orch_log(ORCH_LOG_NOTICE, "ORCH-COORDINATOR-STOP", NULL, "stopped");
+    return rc;
+}
