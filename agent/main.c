@@ -5,6 +5,7 @@
 
 #include <getopt.h>
 #include <mysql.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,8 @@ int main(int argc, char **argv)
                  "running without a host key: reports and commands are not authenticated; "
                  "only for sandboxes");
 
+    /* A peer that hangs up mid-write must cost an error, not the process. */
+    signal(SIGPIPE, SIG_IGN);
     if (mysql_library_init(0, NULL, NULL) != 0) {
         fprintf(stderr, "orch-agent: cannot initialise the MySQL client library\n");
         agent_config_fini(&cfg);

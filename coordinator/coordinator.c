@@ -79,8 +79,23 @@ static void api_health_cb(void *arg, api_health_info *out)
 {
     coordinator *c = arg;
     store_status_get(c->st, &c->ss);
-    bool ok = c->ss.backend_ok;
-    snprintf(c->backend_error, sizeof(c->backend_error), "%s", c->ss.last_error);
+    /* Its own snapshot: the API may hold pointers into c->es from the leader callback. */
+    election_status es;
+    election_status_get(c->el, &es);
+    /* A hung backend fails nothing (the threads just wait): health also needs a
+     * successful election round within the window that keeps a leader leading
+     * (lease minus margin): a backend that could not hold a lease is unhealthy. */
+    int64_t now = orch_mono_ms();
+    bool recent =
+        es.last_ok_ms != 0 && now - es.last_ok_ms <= c->cfg.lease_ms - c->cfg.lease_margin_ms;
+    bool ok = c->ss.backend_ok && es.backend_ok && recent;
+    if (!recent && es.last_ok_ms != 0)
+        snprintf(c->backend_error, sizeof(c->backend_error),
+                 "no answer from the backend for %lld ms", (long long)(now - es.last_ok_ms));
+    else
+        snprintf(c->backend_error, sizeof(c->backend_error), "%s",
+                 es.last_error[0] ? es.last_error : c->ss.last_error);
+    election_status_fini(&es);
     int64_t last_ok_ago = c->ss.last_refresh_ok_ms ? orch_mono_ms() - c->ss.last_refresh_ok_ms : -1;
     *out = (api_health_info){
         .backend_ok = ok,
@@ -151,8 +166,11 @@ static void collect(void *arg, metrics *m)
                (double)election_leader_epoch(c->el, now));
     store_status ss;
     store_status_get(c->st, &ss);
-    metric_set(metrics_gauge(m, "orch_backend_up", "1 when the backend answered last time.", NULL),
-               ss.backend_ok ? 1 : 0);
+    api_health_info h;
+    api_health_cb(c, &h);
+    metric_set(metrics_gauge(m, "orch_backend_up",
+                             "1 when the backend answered recently (as /api/health says).", NULL),
+               h.backend_ok ? 1 : 0);
     metric_set(metrics_gauge(m, "orch_backend_rtt_seconds", "Last backend round trip.", NULL),
                ss.last_rtt_us / 1e6);
     metric_set(metrics_gauge(m, "orch_backend_write_queue",
@@ -390,6 +408,16 @@ coordinator *coordinator_new(const char *config_path, coord_config *cfg, char *m
         goto fail;
     }
 
+    /* Events exist before any thread that may activate them starts. */
+    c->ev_refresh = event_new(c->base, -1, EV_PERSIST, on_refresh, c);
+    c->ev_notify = event_new(c->base, -1, 0, on_notify, c);
+    c->ev_hup = evsignal_new(c->base, SIGHUP, on_hup, c);
+    c->ev_term = evsignal_new(c->base, SIGTERM, on_stop, c);
+    c->ev_int = evsignal_new(c->base, SIGINT, on_stop, c);
+    if (!c->ev_refresh || !c->ev_notify || !c->ev_hup || !c->ev_term || !c->ev_int) {
+        orch_fail(msg, msglen, ORCH_ERR_NOMEM, "cannot set up events");
+        goto fail;
+    }
     orch_db_conf db = backend_conf(&c->cfg);
     /* Blocking at start only: the schema must be ready before anything runs. */
     store_conf sc = {.db = db,
@@ -445,13 +473,7 @@ coordinator *coordinator_new(const char *config_path, coord_config *cfg, char *m
         goto fail;
 
     struct timeval tv = {.tv_sec = 0, .tv_usec = REFRESH_MS * 1000};
-    c->ev_refresh = event_new(c->base, -1, EV_PERSIST, on_refresh, c);
-    c->ev_notify = event_new(c->base, -1, 0, on_notify, c);
-    c->ev_hup = evsignal_new(c->base, SIGHUP, on_hup, c);
-    c->ev_term = evsignal_new(c->base, SIGTERM, on_stop, c);
-    c->ev_int = evsignal_new(c->base, SIGINT, on_stop, c);
-    if (!c->ev_refresh || !c->ev_notify || !c->ev_hup || !c->ev_term || !c->ev_int ||
-        event_add(c->ev_refresh, &tv) || event_add(c->ev_hup, NULL) ||
+    if (event_add(c->ev_refresh, &tv) || event_add(c->ev_hup, NULL) ||
         event_add(c->ev_term, NULL) || event_add(c->ev_int, NULL)) {
         orch_fail(msg, msglen, ORCH_ERR_NOMEM, "cannot set up events");
         goto fail;

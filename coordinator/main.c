@@ -5,6 +5,7 @@
 
 #include <getopt.h>
 #include <mysql.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -100,6 +101,8 @@ int main(int argc, char **argv)
         orch_log(ORCH_LOG_WARN, "ORCH-INSECURE", path,
                  "running without a fleet secret: any host can send reports for any instance; "
                  "only for sandboxes");
+    /* A peer that hangs up mid-write must cost an error, not the process. */
+    signal(SIGPIPE, SIG_IGN);
     if (mysql_library_init(0, NULL, NULL) != 0) {
         fprintf(stderr, "orch-coordinator: cannot initialise the MySQL client library\n");
         coord_config_fini(&cfg);

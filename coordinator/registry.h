@@ -56,11 +56,18 @@ typedef struct reg_instance {
     const Orch__Channel *channel;   /* the replication channel that defines the master
                                        (the unnamed one, else the first); NULL if none */
     orch_key master_key;            /* the master as the channel names it, resolved
-                                       through aliases when possible */
+                                       through aliases when possible (port 3306 when
+                                       the channel has none; empty host when the name
+                                       is not a valid host) */
     bool has_master;                /* the channel names a master */
-    struct reg_instance *master;    /* the master's instance; NULL if none or unknown */
+    struct reg_instance *master;    /* the master's instance; NULL if none or unknown.
+                                       The top of a co-master cycle keeps its real
+                                       master (a cycle member): walk up by depth, not
+                                       until master is NULL */
     bool master_unresolved;         /* names a master that no agent reports */
-    bool master_ambiguous;          /* the name matches instances on several hosts */
+    bool master_ambiguous;          /* the name matches instances on several hosts
+                                       (then master is NULL and the instance tops its
+                                       own cluster, like an unresolved one) */
     struct reg_instance **replicas; /* instances whose master is this one, by key */
     size_t nreplicas;
     int depth;      /* 0 for a cluster's top master */
@@ -78,7 +85,8 @@ struct reg_cluster {
     size_t nmembers;
 };
 
-/* Creates an empty registry; started_ms is the coordinator's start (monotonic). */
+/* Creates an empty registry; started_ms is the coordinator's start (monotonic).
+ * NULL when out of memory. */
 registry *registry_new(int64_t started_ms);
 
 /* Frees everything, reports included. Safe on NULL. */
@@ -101,7 +109,14 @@ const char *reg_verdict_name(reg_verdict v);
  * Accepts only fresh reports (orch_freshness_check per instance key, with
  * boot_grace_ms); on acceptance replaces the instance's report, updates
  * freshness and aliases, and marks the topology dirty when the shape changed.
- * *out (may be NULL) gets the instance on acceptance. msg explains REG_INVALID.
+ * *out (may be NULL) gets the instance on acceptance. msg explains REG_INVALID
+ * (also returned, with "out of memory" in msg, when a new instance cannot be
+ * allocated). O(1) amortized for a known instance: hash lookups, the shape
+ * fingerprint and the report swap; the alias map is touched only when the
+ * alias list changed. Topology is marked dirty only by what it is built from:
+ * a new instance, a change of alias claims, of a channel's name, master host
+ * or master port, or of read_only; other shape changes only set store_dirty.
+ * Keeps i->channel pointing into the new report (the old one is freed).
  */
 reg_verdict registry_apply(registry *r, Orch__InstanceReport *rep, int64_t now_ms,
                            int64_t now_wall_ms, int64_t boot_grace_ms, reg_instance **out,
@@ -112,7 +127,10 @@ reg_verdict registry_apply(registry *r, Orch__InstanceReport *rep, int64_t now_m
  * changed since the last call (cheap when nothing did). Call before reading
  * topology fields. Rules:
  *   - a replica's master is its defining channel's master_host:port, resolved
- *     first as an exact instance key, then through the aliases of every host;
+ *     first as an exact instance key, then (a loopback name: localhost,
+ *     127.x, ::1) on the replica's own host, then through the aliases of every
+ *     host; a name claimed by several hosts that each have an instance on that
+ *     port is ambiguous (master_ambiguous, no master, tops its own cluster);
  *   - a cycle of masters (co-masters) is one cluster; its top is the member
  *     that is writable if exactly one is, else the smallest key;
  *   - an instance whose master is unresolved tops its own cluster, flagged;
@@ -130,20 +148,23 @@ reg_instance *registry_get(registry *r, const orch_key *key);
  */
 reg_instance *registry_find(registry *r, const char *host, uint16_t port);
 
-/* All instances, sorted by key. The array is owned by the registry. */
+/* All instances, sorted by key (sorted lazily, after new instances arrived).
+ * The array is owned by the registry. Topology fields are as of the last
+ * registry_refresh(). */
 reg_instance *const *registry_instances(registry *r, size_t *n);
 
-/* All clusters, sorted by name (after registry_refresh). Owned by the registry. */
+/* All clusters, sorted by name. Calls registry_refresh() first. Owned by the registry. */
 reg_cluster *const *registry_clusters(registry *r, size_t *n);
 
 /*
  * A cluster by hint, as orchestrator accepts them: the cluster name, its alias,
  * or the "host:port" (or "host", port 3306) of any member, resolved through
- * aliases. NULL when nothing matches.
+ * aliases. NULL when nothing matches. Calls registry_refresh() first.
  */
 reg_cluster *registry_cluster_by_hint(registry *r, const char *hint);
 
-/* True when the instance's newest report is older than stale_after_ms. */
+/* True when the instance's newest report was accepted more than stale_after_ms
+ * before now_ms (both this coordinator's monotonic clock). */
 bool reg_instance_is_stale(const reg_instance *i, int64_t now_ms, int64_t stale_after_ms);
 
 /* The effective promotion rule: the operator's override, else the agent's. */
@@ -152,7 +173,8 @@ Orch__PromotionRule reg_instance_promotion_rule(const reg_instance *i);
 /*
  * Operator state, replacing the previous snapshot wholesale (keys not listed
  * are cleared). Aliases are by cluster name. Arrays and strings are borrowed
- * (copied in).
+ * (copied in). Rows for keys no agent reports yet are kept and apply when the
+ * instance appears. On ORCH_ERR_NOMEM the previous state stays.
  */
 typedef struct reg_operator_row {
     orch_key key;
@@ -170,8 +192,9 @@ orch_err registry_set_operator_state(registry *r, const reg_operator_row *rows, 
 /* Number of instances. */
 size_t registry_count(const registry *r);
 
-/* Instances with store_dirty set; clears the flags. The array is caller-owned (free),
- * the instances are borrowed. */
+/* Instances with store_dirty set (in the order they became dirty); clears the
+ * flags. The array is caller-owned (free), the instances are borrowed. NULL with
+ * *n = 0 when none (or when out of memory: the flags then stay set). */
 reg_instance **registry_take_dirty(registry *r, size_t *n);
 
 #endif

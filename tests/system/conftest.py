@@ -33,6 +33,10 @@ def pytest_runtest_makereport(item, call):
             rep.sections.append((f"sandbox {sb.dir}", sb.diagnostics()))
         for agents in getattr(item, "_orch_agents", []):
             rep.sections.append(("agent logs", agents.logs()))
+        for orch in getattr(item, "_orch_clusters", []):
+            rep.sections.append(("coordinator logs", orch.logs()))
+            if orch.agents:
+                rep.sections.append(("agent logs", orch.agents.logs()))
 
 
 @pytest.fixture
@@ -125,5 +129,31 @@ def make_agents(request, tmp_dir, agent_binaries):
     yield make
     for agents in made:
         agents.stop()
+    for block in blocks:
+        PORTS.release(block)
+
+
+@pytest.fixture
+def make_orch(request, tmp_dir, agent_binaries):
+    """Factory: make_orch(sandbox, coordinators=3, agents=True, **coordinator
+    config) -> a started OrchCluster (coordinators on the sandbox's backend,
+    one agent per server reporting to all of them). Stopped by PID at teardown."""
+    from orchcluster import OrchCluster
+    from orchtest import require_binary
+
+    require_binary("orch-coordinator")
+    made, blocks = [], []
+    request.node._orch_clusters = made
+
+    def make(sb, start=True, **kwargs):
+        block = PORTS.acquire()
+        blocks.append(block)
+        orch = OrchCluster(sb, tmp_dir, block, **kwargs)
+        made.append(orch)
+        return orch.start() if start else orch
+
+    yield make
+    for orch in made:
+        orch.stop()
     for block in blocks:
         PORTS.release(block)

@@ -118,9 +118,11 @@ class AgentSet:
 
     def __init__(self, sandbox, tmp_dir, port_block, secret="orch-test-secret", insecure=False,
                  probe_interval_ms=500, probe_timeout_ms=500, witness_timeout_ms=500,
-                 report_interval_ms=1000, extra=None, tls=None, only=None):
+                 report_interval_ms=1000, extra=None, tls=None, only=None, coordinators=None):
         """TLS: {ca, cert, key} makes every link tls+tcp:// (server name
-        localhost). ONLY: start agents for these servers only."""
+        localhost). ONLY: start agents for these servers only. COORDINATORS:
+        report URLs of real coordinators (the receiver then also listens, on
+        its own port, for tests that read raw reports)."""
         self.sb, self.dir, self.tls = sandbox, Path(tmp_dir), tls
         self.scheme = "tls+tcp" if tls else "tcp"
         self.report_port = port_block
@@ -130,6 +132,7 @@ class AgentSet:
                              probe_timeout_ms=probe_timeout_ms,
                              witness_timeout_ms=witness_timeout_ms,
                              report_interval_ms=report_interval_ms, **(extra or {}))
+        self.coordinators = list(coordinators or [])
         self.procs, self.command_ports, self.configs = {}, {}, {}
         if tls:
             self.settings.update(tls_ca=tls["ca"], tls_cert=tls["cert"], tls_key=tls["key"],
@@ -151,7 +154,7 @@ class AgentSet:
             "mysql_password": CREDENTIALS["agent"]["password"],
             "replication_user": CREDENTIALS["repl"]["user"],
             "replication_password": CREDENTIALS["repl"]["password"],
-            "coordinators": [self.report_url],
+            "coordinators": [self.report_url] + self.coordinators,
             "command_listen": f"{self.scheme}://127.0.0.1:{self.command_ports[name]}",
             "state_file": str(self.dir / f"agent-{name}.state"),
             "log_level": "debug",

@@ -1,0 +1,1382 @@
+/*
+ * api.c: the coordinator's HTTP server (libevent's evhttp on the loop).
+ *
+ * One generic callback takes every request and walks the same steps:
+ *   1. URL at most 2 KiB (414), path split into percent-decoded segments;
+ *   2. route lookup in the table below (first match; literals and ":params",
+ *      same number of segments);
+ *   3. authentication, before anything about the route is revealed (401,
+ *      403 for the read-only user on a write route);
+ *   4. unknown route (404), method other than GET/HEAD (405);
+ *   5. parameter extraction and validation (":host"/":port" through
+ *      orch_key_make: 400 naming what was wrong);
+ *   6. the handler, which answers through reply_json/reply_text/reply_error;
+ *      every answer is counted in orch_api_requests_total{route,code} and
+ *      timed in orch_api_request_duration_seconds{route}.
+ *
+ * What orchestrator returns, learned from its go/http/api.go and kept here:
+ * lists and instances are bare JSON (no envelope); topology, health and
+ * status use the envelope with the text or health report in Details;
+ * leader-check answers the JSON string "OK" with 200 on the leader and
+ * "Not leader" with 404 (or the status given as leader-check/:code)
+ * elsewhere; failures are {"Code":"ERROR","Message":...,"Details":null}.
+ * orchestrator answers every failure with 500; orch keeps 500 for its own
+ * failures and uses 400/404 where the request is at fault (orchestrator-
+ * client reads only "Code", so it behaves the same).
+ *
+ * HEAD gets the headers of the GET answer (Content-Length included) and no
+ * body: evhttp would otherwise send the body of a HEAD reply.
+ */
+#include "api.h"
+
+#include "clock.h"
+#include "log.h"
+#include "render.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/util.h>
+#include <mbedtls/sha256.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define API_MAX_URI   2048 /* longer request targets get 414 */
+#define API_MAX_SEGS  8    /* more path segments than any route has: 404 */
+#define API_MAX_AUTH  1024 /* longest Authorization header considered */
+#define API_TIMEOUT_S 30   /* idle/slow connections are dropped */
+
+/* ---- state ------------------------------------------------------------------ */
+
+typedef struct auth_state {
+    coord_auth_mode mode;
+    uint8_t user[32], password[32];       /* SHA-256 of each */
+    uint8_t ro_user[32], ro_password[32]; /* SHA-256 of each */
+} auth_state;
+
+typedef struct api_stream api_stream;
+
+struct api {
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *sock;
+    uint16_t port;
+    api_deps deps;
+    size_t batch; /* instances per streamed chunk; longer lists are streamed */
+    auth_state auth;
+    api_stream *streams; /* in flight */
+};
+
+typedef struct api_req api_req;
+typedef void (*api_handler)(api_req *r);
+
+enum { ROUTE_WRITES = 1u << 0 };
+
+typedef struct api_route {
+    const char *pattern; /* from the root, without the leading '/'; also the metrics label */
+    api_handler fn;
+    unsigned flags;
+} api_route;
+
+struct api_req {
+    api *a;
+    struct evhttp_request *req;
+    const api_route *route;
+    const char *path; /* as requested, still encoded (for messages) */
+    int64_t start_us;
+    bool head;
+    bool replied;
+    /* parameters */
+    const char *hint;   /* :hint, :alias */
+    const char *search; /* :s */
+    const char *code;   /* :code */
+    bool has_key;
+    orch_key key;
+    char key_str[ORCH_KEY_STRLEN];
+    struct evkeyvalq query;
+    bool has_query;
+    render_ctx rc;
+};
+
+static void h_leader_check(api_req *r);
+static void h_health(api_req *r);
+static void h_lb_check(api_req *r);
+static void h_clusters(api_req *r);
+static void h_clusters_info(api_req *r);
+static void h_cluster(api_req *r);
+static void h_cluster_info(api_req *r);
+static void h_instance(api_req *r);
+static void h_instance_replicas(api_req *r);
+static void h_master(api_req *r);
+static void h_masters(api_req *r);
+static void h_all_instances(api_req *r);
+static void h_topology(api_req *r);
+static void h_search(api_req *r);
+static void h_problems(api_req *r);
+static void h_metrics(api_req *r);
+static void h_page(api_req *r);
+
+/*
+ * The route table. Patterns are matched in order; parameters:
+ *   :host/:port  an instance key (validated by orch_key_make)
+ *   :hint        a cluster: its name, its alias, or any member's host[:port]
+ *   :alias       same as :hint (orchestrator's /alias/ routes)
+ *   :code        leader-check's status for "not leader"
+ *   :s           a search string
+ * Write routes (flag ROUTE_WRITES) come with the operations; the read-only
+ * user is refused them.
+ */
+static const api_route routes[] = {
+    {"", h_page, 0},
+    {"metrics", h_metrics, 0},
+    {"api/leader-check", h_leader_check, 0},
+    {"api/leader-check/:code", h_leader_check, 0},
+    {"api/health", h_health, 0},
+    {"api/status", h_health, 0},
+    {"api/lb-check", h_lb_check, 0},
+    {"api/_ping", h_lb_check, 0},
+    {"api/clusters", h_clusters, 0},
+    {"api/clusters-info", h_clusters_info, 0},
+    {"api/cluster/alias/:alias", h_cluster, 0},
+    {"api/cluster/instance/:host/:port", h_cluster, 0},
+    {"api/cluster/:hint", h_cluster, 0},
+    {"api/cluster-info/alias/:alias", h_cluster_info, 0},
+    {"api/cluster-info/:hint", h_cluster_info, 0},
+    {"api/instance/:host/:port", h_instance, 0},
+    {"api/instance-replicas/:host/:port", h_instance_replicas, 0},
+    {"api/master/:hint", h_master, 0},
+    {"api/masters", h_masters, 0},
+    {"api/all-instances", h_all_instances, 0},
+    {"api/topology/:hint", h_topology, 0},
+    {"api/topology/:host/:port", h_topology, 0},
+    {"api/search", h_search, 0},
+    {"api/search/:s", h_search, 0},
+    {"api/problems", h_problems, 0},
+    {"api/problems/:hint", h_problems, 0},
+};
+
+/* ---- route matching ---------------------------------------------------------- */
+
+/* True when segs match pattern: equal literals, a non-empty segment for each ":param". */
+static bool route_match(const char *pattern, char *const *segs, size_t nsegs)
+{
+    const char *p = pattern;
+    size_t k = 0;
+    while (*p != '\0') {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (k >= nsegs)
+            return false;
+        if (p[0] == ':') {
+            if (segs[k][0] == '\0')
+                return false;
+        } else if (strlen(segs[k]) != n || memcmp(segs[k], p, n) != 0) {
+            return false;
+        }
+        k++;
+        p += n;
+        if (*p == '/')
+            p++;
+    }
+    return k == nsegs;
+}
+
+static const api_route *route_lookup(char *const *segs, size_t nsegs)
+{
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        if (route_match(routes[i].pattern, segs, nsegs))
+            return &routes[i];
+    return NULL;
+}
+
+static void free_segs(char **segs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(segs[i]);
+}
+
+/*
+ * Splits an encoded path ("/api/instance/db%2D1/3306") into decoded segments.
+ * A trailing '/' is ignored. Returns false (with *toomany or *bad set) for
+ * more than API_MAX_SEGS segments or a segment that decodes to a NUL byte;
+ * NOMEM sets *bad too.
+ */
+static bool split_path(const char *path, char **segs, size_t *nsegs, bool *toomany, bool *bad)
+{
+    *nsegs = 0;
+    *toomany = *bad = false;
+    const char *p = path;
+    while (*p == '/')
+        p++;
+    while (*p != '\0') {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (*nsegs == API_MAX_SEGS) {
+            *toomany = true;
+            goto fail;
+        }
+        char *raw = strndup(p, n);
+        if (raw == NULL) {
+            *bad = true;
+            goto fail;
+        }
+        size_t dlen = 0;
+        char *dec = evhttp_uridecode(raw, 0, &dlen);
+        free(raw);
+        if (dec == NULL || strlen(dec) != dlen) {
+            free(dec);
+            *bad = true;
+            goto fail;
+        }
+        segs[(*nsegs)++] = dec;
+        p += n;
+        if (*p == '/')
+            p++;
+    }
+    return true;
+fail:
+    free_segs(segs, *nsegs);
+    *nsegs = 0;
+    return false;
+}
+
+const char *api_route_find(const char *path, bool *writes)
+{
+    char *segs[API_MAX_SEGS];
+    size_t n;
+    bool toomany, bad;
+    if (writes != NULL)
+        *writes = false;
+    if (path == NULL || !split_path(path, segs, &n, &toomany, &bad))
+        return NULL;
+    const api_route *rt = route_lookup(segs, n);
+    free_segs(segs, n);
+    if (rt == NULL)
+        return NULL;
+    if (writes != NULL)
+        *writes = (rt->flags & ROUTE_WRITES) != 0;
+    return rt->pattern;
+}
+
+/* ---- authentication ----------------------------------------------------------- */
+
+static void sha256_str(const char *s, uint8_t out[32])
+{
+    if (s == NULL)
+        s = "";
+    if (mbedtls_sha256_ret((const unsigned char *)s, strlen(s), out, 0) != 0)
+        memset(out, 0xff, 32); /* cannot happen with mbedtls' software SHA-256 */
+}
+
+/* Constant-time equality of two digests. */
+static bool digest_equal(const uint8_t *a, const uint8_t *b)
+{
+    uint8_t d = 0;
+    for (size_t i = 0; i < 32; i++)
+        d |= (uint8_t)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/* Decodes standard base64 (padding optional) into out; returns length or -1. */
+static long b64_decode(const char *in, char *out, size_t outlen)
+{
+    size_t o = 0;
+    unsigned int acc = 0;
+    int bits = 0;
+    const char *p = in;
+    for (; *p != '\0' && *p != '='; p++) {
+        int v = b64_value((unsigned char)*p);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (unsigned int)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o + 1 >= outlen)
+                return -1;
+            out[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    while (*p == '=')
+        p++;
+    if (*p != '\0')
+        return -1;
+    out[o] = '\0';
+    return (long)o;
+}
+
+static void auth_fill(auth_state *st, const api_auth *auth)
+{
+    memset(st, 0, sizeof(*st));
+    st->mode = auth ? auth->mode : COORD_AUTH_NONE;
+    if (auth == NULL)
+        return;
+    sha256_str(auth->user, st->user);
+    sha256_str(auth->password, st->password);
+    sha256_str(auth->readonly_user, st->ro_user);
+    sha256_str(auth->readonly_password, st->ro_password);
+}
+
+orch_err api_set_auth(api *a, const api_auth *auth)
+{
+    auth_fill(&a->auth, auth);
+    return ORCH_OK;
+}
+
+api_auth_result api_auth_check(const api *a, const char *authorization, bool writes)
+{
+    const auth_state *st = &a->auth;
+    if (st->mode == COORD_AUTH_NONE)
+        return API_AUTH_OK;
+    if (authorization == NULL || strlen(authorization) > API_MAX_AUTH)
+        return API_AUTH_MISSING;
+    const char *p = authorization;
+    while (*p == ' ')
+        p++;
+    if (strncasecmp(p, "Basic ", 6) != 0)
+        return API_AUTH_MISSING;
+    p += 6;
+    while (*p == ' ')
+        p++;
+    char creds[API_MAX_AUTH];
+    long n = b64_decode(p, creds, sizeof(creds));
+    if (n < 0 || (size_t)n != strlen(creds))
+        return API_AUTH_MISSING;
+    char *colon = strchr(creds, ':');
+    if (colon == NULL)
+        return API_AUTH_MISSING;
+    *colon = '\0';
+    uint8_t user[32], password[32];
+    sha256_str(creds, user);
+    sha256_str(colon + 1, password);
+    memset(creds, 0, sizeof(creds));
+    /* Both users are compared every time, so timing says nothing about which matched. */
+    bool admin = digest_equal(user, st->user) & digest_equal(password, st->password);
+    bool ro = digest_equal(user, st->ro_user) & digest_equal(password, st->ro_password);
+    if (admin)
+        return API_AUTH_OK;
+    if (st->mode == COORD_AUTH_BASIC_READONLY && ro)
+        return writes ? API_AUTH_READ_ONLY : API_AUTH_OK;
+    return API_AUTH_WRONG;
+}
+
+/* ---- replies ---------------------------------------------------------------------- */
+
+static const char *reason(int code)
+{
+    switch (code) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 414:
+        return "URI Too Long";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return code < 400 ? "OK" : code < 500 ? "Client Error" : "Server Error";
+    }
+}
+
+static void record_route(api *a, const api_route *route, int code, int64_t start_us)
+{
+    metrics *m = a->deps.m;
+    if (m == NULL)
+        return;
+    const char *label = route ? route->pattern : "unmatched";
+    if (*label == '\0')
+        label = "/";
+    char codestr[8];
+    snprintf(codestr, sizeof(codestr), "%d", code);
+    metric_inc(metrics_counter(m, "orch_api_requests_total",
+                               "HTTP requests answered, by route pattern and status code.", "route",
+                               label, "code", codestr, NULL));
+    metric_observe(metrics_histogram(m, "orch_api_request_duration_seconds",
+                                     "Time to answer an HTTP request, by route pattern.",
+                                     metrics_buckets_latency_s, metrics_buckets_latency_s_n,
+                                     "route", label, NULL),
+                   (double)(orch_mono_us() - start_us) / 1e6);
+}
+
+static void record(api_req *r, int code)
+{
+    record_route(r->a, r->route, code, r->start_us);
+}
+
+static const char json_ctype[] = "application/json; charset=UTF-8";
+
+/* Sends status with body (len bytes, borrowed) of content type ctype. */
+static void reply_raw(api_req *r, int code, const char *ctype, const char *body, size_t len)
+{
+    if (r->replied)
+        return;
+    r->replied = true;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+    evhttp_add_header(h, "Content-Type", ctype);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    struct evbuffer *buf = NULL;
+    bool oom = false;
+    if (r->head) {
+        char cl[32];
+        snprintf(cl, sizeof(cl), "%zu", len);
+        evhttp_add_header(h, "Content-Length", cl);
+    } else if ((buf = evbuffer_new()) == NULL || evbuffer_add(buf, body, len) != 0) {
+        oom = true; /* the status still tells */
+        code = 500;
+    }
+    evhttp_send_reply(r->req, code, reason(code), oom ? NULL : buf);
+    if (buf != NULL)
+        evbuffer_free(buf);
+    record(r, code);
+}
+
+/* Sends j as JSON (takes the reference); NULL (out of memory) becomes a 500. */
+static void reply_json(api_req *r, int code, json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    if (s == NULL) {
+        static const char oom[] =
+            "{\"Code\":\"ERROR\",\"Message\":\"out of memory\",\"Details\":null}";
+        reply_raw(r, 500, json_ctype, oom, sizeof(oom) - 1);
+        return;
+    }
+    reply_raw(r, code, json_ctype, s, strlen(s));
+    free(s);
+}
+
+static void reply_envelope(api_req *r, int code, bool ok, const char *message, json_t *details)
+{
+    reply_json(r, code, render_envelope(ok, message, details));
+}
+
+static void reply_error(api_req *r, int code, const char *fmt, ...) ORCH_PRINTF(3, 4);
+static void reply_error(api_req *r, int code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    reply_envelope(r, code, false, msg, NULL);
+}
+
+/* ---- streamed instance lists ------------------------------------------------------ */
+
+/*
+ * An instance renders in ~80 us (JSON built and dumped), so all-instances of
+ * a 50,000-instance fleet would hold the loop for seconds. Lists longer than
+ * a->batch are therefore streamed: the answer starts at once (chunked), and
+ * each chunk of a->batch instances is rendered only after the previous one
+ * was written to the socket, so the loop serves reports between chunks and a
+ * slow reader costs no memory. Registry pointers do not survive a loop turn,
+ * so the stream keeps keys and looks each instance up again when its chunk is
+ * rendered (one dropped meanwhile is skipped; each instance is as fresh as
+ * its chunk).
+ *
+ * The connection may go away mid-stream. libevent then either detaches the
+ * request (EOF, timeout: evhttp_request_get_connection() turns NULL and the
+ * request is ours to free with evhttp_send_reply_end), frees it with the
+ * connection (evhttp_free from api_stop), or calls the request callback once
+ * more for the same request (a cancel), which on_request hands back here.
+ * The connection's close callback tells the first two apart.
+ */
+typedef struct stream_key {
+    char *host;
+    uint16_t port;
+} stream_key;
+
+struct api_stream {
+    api *a;
+    struct evhttp_request *req;
+    struct evhttp_connection *evcon;
+    struct event *ev; /* runs the next step on the loop */
+    const api_route *route;
+    int64_t start_us;
+    render_ctx rc;
+    stream_key *keys;
+    size_t n, next, sent;
+    bool closed;  /* the connection is gone */
+    bool own_req; /* ...and left the request to us */
+    api_stream *prev, *nxt;
+};
+
+static void stream_free(api_stream *st)
+{
+    if (st->prev)
+        st->prev->nxt = st->nxt;
+    else
+        st->a->streams = st->nxt;
+    if (st->nxt)
+        st->nxt->prev = st->prev;
+    if (st->ev)
+        event_free(st->ev);
+    for (size_t k = 0; k < st->n; k++)
+        free(st->keys[k].host);
+    free(st->keys);
+    free(st);
+}
+
+static void stream_finish(api_stream *st)
+{
+    if (!st->closed) {
+        evhttp_connection_set_closecb(st->evcon, NULL, NULL);
+        evhttp_send_reply_end(st->req);
+    } else if (st->own_req) {
+        evhttp_send_reply_end(st->req); /* detached: this frees it */
+    }
+    record_route(st->a, st->route, 200, st->start_us);
+    stream_free(st);
+}
+
+static void stream_closed(struct evhttp_connection *evcon, void *arg)
+{
+    api_stream *st = arg;
+    (void)evcon;
+    st->closed = true;
+    st->own_req = evhttp_request_get_connection(st->req) == NULL;
+    event_active(st->ev, EV_TIMEOUT, 1);
+}
+
+static void stream_written(struct evhttp_connection *evcon, void *arg)
+{
+    api_stream *st = arg;
+    (void)evcon;
+    event_active(st->ev, EV_TIMEOUT, 1);
+}
+
+/* Renders and sends the next chunk; ends the answer after the last. */
+static void stream_step(evutil_socket_t fd, short what, void *arg)
+{
+    api_stream *st = arg;
+    (void)fd;
+    (void)what;
+    if (st->closed) {
+        stream_finish(st);
+        return;
+    }
+    registry *reg = st->a->deps.reg;
+    registry_refresh(reg);
+    st->rc.now_ms = orch_mono_ms();
+    st->rc.now_wall_ms = orch_wall_ms();
+    struct evbuffer *buf = evbuffer_new();
+    bool ok = buf != NULL;
+    if (ok && st->next == 0)
+        ok = evbuffer_add(buf, "[", 1) == 0;
+    size_t end = st->next + st->a->batch < st->n ? st->next + st->a->batch : st->n;
+    for (; ok && st->next < end; st->next++) {
+        reg_instance *i = registry_find(reg, st->keys[st->next].host, st->keys[st->next].port);
+        if (i == NULL)
+            continue;
+        json_t *j = render_instance(i, &st->rc);
+        char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(j);
+        ok = s != NULL && (st->sent++ == 0 || evbuffer_add(buf, ",", 1) == 0) &&
+             evbuffer_add(buf, s, strlen(s)) == 0;
+        free(s);
+    }
+    if (!ok) {
+        /* The status is long sent: all that is left is to cut the answer short. */
+        orch_error(NULL, "HTTP API: out of memory streaming %s; answer cut short",
+                   st->route->pattern);
+        if (buf != NULL)
+            evbuffer_free(buf);
+        stream_finish(st);
+        return;
+    }
+    bool last = st->next >= st->n;
+    if (last && evbuffer_add(buf, "]", 1) != 0)
+        orch_error(NULL, "HTTP API: out of memory ending %s", st->route->pattern);
+    if (evbuffer_get_length(buf) == 0) {
+        /* every instance of this chunk is gone: nothing to wait for */
+        evbuffer_free(buf);
+        if (last)
+            stream_finish(st);
+        else
+            event_active(st->ev, EV_TIMEOUT, 1);
+        return;
+    }
+    evhttp_send_reply_chunk_with_cb(st->req, buf, last ? NULL : stream_written, st);
+    evbuffer_free(buf);
+    if (last)
+        stream_finish(st);
+}
+
+/* The request callback ran again for a request being streamed (a cancel). */
+static bool stream_cancelled(api *a, struct evhttp_request *req)
+{
+    for (api_stream *st = a->streams; st != NULL; st = st->nxt) {
+        if (st->req != req)
+            continue;
+        if (!st->closed) {
+            st->closed = true;
+            st->own_req = false;
+            evhttp_connection_set_closecb(st->evcon, NULL, NULL);
+            evhttp_send_reply_end(req); /* libevent frees it with the connection */
+            event_active(st->ev, EV_TIMEOUT, 1);
+        }
+        return true;
+    }
+    return false;
+}
+
+/*
+ * Answers with a JSON array of the instances: rendered at once when there are
+ * at most a->batch of them, streamed otherwise (HEAD gets the headers only).
+ */
+static void reply_instances(api_req *r, reg_instance *const *v, size_t n)
+{
+    api *a = r->a;
+    if (n <= a->batch) {
+        reply_json(r, 200, render_instance_array(v, n, &r->rc));
+        return;
+    }
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+    evhttp_add_header(h, "Content-Type", json_ctype);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    if (r->head) {
+        r->replied = true;
+        evhttp_send_reply(r->req, 200, "OK", NULL);
+        record(r, 200);
+        return;
+    }
+    api_stream *st = calloc(1, sizeof(*st));
+    if (st == NULL || (st->keys = calloc(n, sizeof(*st->keys))) == NULL)
+        goto oom;
+    st->a = a;
+    st->req = r->req;
+    st->evcon = evhttp_request_get_connection(r->req);
+    st->route = r->route;
+    st->start_us = r->start_us;
+    st->rc = r->rc;
+    st->rc.raw_report = false;
+    for (; st->n < n; st->n++) {
+        st->keys[st->n].host = strdup(v[st->n]->key.host);
+        st->keys[st->n].port = v[st->n]->key.port;
+        if (st->keys[st->n].host == NULL)
+            goto oom;
+    }
+    st->ev = event_new(a->base, -1, 0, stream_step, st);
+    if (st->ev == NULL || st->evcon == NULL)
+        goto oom;
+    st->nxt = a->streams;
+    if (a->streams)
+        a->streams->prev = st;
+    a->streams = st;
+    r->replied = true;
+    evhttp_connection_set_closecb(st->evcon, stream_closed, st);
+    evhttp_send_reply_start(r->req, 200, "OK");
+    stream_step(-1, 0, st);
+    return;
+oom:
+    if (st != NULL) {
+        if (st->ev)
+            event_free(st->ev);
+        for (size_t k = 0; k < st->n; k++)
+            free(st->keys[k].host);
+        free(st->keys);
+        free(st);
+    }
+    reply_json(r, 500, NULL);
+}
+
+/* ---- parameters ------------------------------------------------------------------- */
+
+/*
+ * Fills the request's parameters from the matched pattern and checks them.
+ * Returns false after answering 400.
+ */
+static bool take_params(api_req *r, char *const *segs, size_t nsegs)
+{
+    const char *host = NULL, *port = NULL;
+    const char *p = r->route->pattern;
+    size_t k = 0;
+    while (*p != '\0' && k < nsegs) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (p[0] == ':') {
+            if (n == 5 && strncmp(p, ":host", 5) == 0)
+                host = segs[k];
+            else if (n == 5 && strncmp(p, ":port", 5) == 0)
+                port = segs[k];
+            else if ((n == 5 && strncmp(p, ":hint", 5) == 0) ||
+                     (n == 6 && strncmp(p, ":alias", 6) == 0))
+                r->hint = segs[k];
+            else if (n == 2 && strncmp(p, ":s", 2) == 0)
+                r->search = segs[k];
+            else if (n == 5 && strncmp(p, ":code", 5) == 0)
+                r->code = segs[k];
+        }
+        k++;
+        p += n;
+        if (*p == '/')
+            p++;
+    }
+    if (host != NULL && port != NULL) {
+        char msg[256];
+        long v = -1;
+        bool digits = *port != '\0' && strlen(port) <= 5;
+        for (const char *q = port; *q; q++)
+            if (!isdigit((unsigned char)*q))
+                digits = false;
+        if (!digits) {
+            reply_error(r, 400, "Invalid port: '%s' is not a number in 1..65535", port);
+            return false;
+        }
+        errno = 0;
+        v = strtol(port, NULL, 10);
+        if (errno != 0 || orch_key_make(host, v, &r->key, msg, sizeof(msg)) != ORCH_OK) {
+            reply_error(r, 400, "Invalid instance key %s:%s: %s", host, port,
+                        errno ? strerror(errno) : msg);
+            return false;
+        }
+        r->has_key = true;
+        orch_key_format(&r->key, r->key_str, sizeof(r->key_str));
+    }
+    return true;
+}
+
+static const char *query_get(api_req *r, const char *name)
+{
+    return r->has_query ? evhttp_find_header(&r->query, name) : NULL;
+}
+
+/* ---- helpers over the registry -------------------------------------------------- */
+
+static registry *reg_of(api_req *r)
+{
+    registry_refresh(r->a->deps.reg);
+    return r->a->deps.reg;
+}
+
+static reg_instance *instance_of_request(api_req *r)
+{
+    reg_instance *i = registry_find(reg_of(r), r->key.host, r->key.port);
+    if (i == NULL)
+        reply_error(r, 404, "Cannot read instance: %s", r->key_str);
+    return i;
+}
+
+/*
+ * The cluster a request names: by instance key (…/:host/:port) or by hint.
+ * Answers 404 with orchestrator's message when there is none.
+ */
+static reg_cluster *cluster_of_request(api_req *r)
+{
+    registry *reg = reg_of(r);
+    reg_cluster *cl = NULL;
+    const char *hint = r->hint;
+    if (r->has_key) {
+        reg_instance *i = registry_find(reg, r->key.host, r->key.port);
+        cl = i ? i->cluster : NULL;
+        hint = r->key_str;
+    } else if (hint != NULL) {
+        cl = registry_cluster_by_hint(reg, hint);
+    }
+    if (cl == NULL)
+        reply_error(r, 404, "Unable to determine cluster name. clusterHint=%s", hint ? hint : "");
+    return cl;
+}
+
+/*
+ * orchestrator's ReadClusterMaster: a writable member at the top of the
+ * cluster (depth 0, or a co-master). NULL when the top is read-only.
+ */
+static reg_instance *writable_master(const reg_cluster *cl)
+{
+    for (size_t k = 0; k < cl->nmembers; k++) {
+        reg_instance *i = cl->members[k];
+        const Orch__ServerStatus *sv = i->report->server;
+        bool ro = sv != NULL && sv->has_read_only && sv->read_only;
+        if ((i->depth == 0 || i->co_master) && !ro)
+            return i;
+    }
+    return NULL;
+}
+
+static void get_leader(api_req *r, api_leader_info *li)
+{
+    memset(li, 0, sizeof(*li));
+    if (r->a->deps.leader != NULL)
+        r->a->deps.leader(r->a->deps.arg, li);
+}
+
+static void get_health(api_req *r, api_health_info *h)
+{
+    memset(h, 0, sizeof(*h));
+    h->backend_rtt_us = -1;
+    h->write_queue_depth = -1;
+    if (r->a->deps.health != NULL)
+        r->a->deps.health(r->a->deps.arg, h);
+    else
+        h->backend_ok = true;
+}
+
+static const char *nz(const char *s)
+{
+    return s ? s : "";
+}
+
+/* ---- handlers ------------------------------------------------------------------- */
+
+static void h_leader_check(api_req *r)
+{
+    api_leader_info li;
+    get_leader(r, &li);
+    if (li.is_leader) {
+        reply_json(r, 200, json_string("OK"));
+        return;
+    }
+    int code = 404;
+    if (r->code != NULL) {
+        char *end = NULL;
+        errno = 0;
+        long v = strtol(r->code, &end, 10);
+        if (errno == 0 && end != r->code && *end == '\0' && v >= 200 && v <= 599)
+            code = (int)v;
+    }
+    reply_json(r, code, json_string("Not leader"));
+}
+
+static json_t *node_json(const char *name, const char *version, int64_t seen_ms,
+                         const char *api_url)
+{
+    char ts[32] = "";
+    if (seen_ms > 0) {
+        time_t t = (time_t)(seen_ms / 1000);
+        struct tm tm;
+        if (gmtime_r(&t, &tm) == NULL || strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm) == 0)
+            ts[0] = '\0';
+    }
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "Hostname", nz(name), "Token",
+                     "", "AppVersion", nz(version), "FirstSeenActive", "", "LastSeenActive", ts,
+                     "ExtraInfo", nz(api_url), "Command", "", "DBBackend", "", "LastReported", ts);
+}
+
+/*
+ * orchestrator's health report (process.HealthStatus) plus an "Orch" object.
+ * Unhealthy, as in orchestrator, means the backend cannot be used.
+ */
+static void h_health(api_req *r)
+{
+    api_leader_info li;
+    api_health_info h;
+    get_leader(r, &li);
+    get_health(r, &h);
+    registry *reg = reg_of(r);
+    size_t nclusters = 0;
+    (void)registry_clusters(reg, &nclusters);
+
+    const char *leader_version = NULL;
+    json_t *nodes = json_array();
+    for (size_t k = 0; nodes != NULL && k < li.nnodes; k++) {
+        const api_node_info *n = &li.nodes[k];
+        if (li.leader != NULL && n->node != NULL && strcmp(n->node, li.leader) == 0)
+            leader_version = n->version;
+        if (json_array_append_new(
+                nodes, node_json(n->node, n->version, n->last_seen_wall_ms, n->api_url)) != 0) {
+            json_decref(nodes);
+            nodes = NULL;
+        }
+    }
+    if (li.is_leader)
+        leader_version = ORCH_VERSION;
+    json_t *orch = json_pack(
+        "{s:I, s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:s}", "Epoch", (json_int_t)li.epoch, "LeaderAPI",
+        nz(li.leader_api), "BackendOK", h.backend_ok, "BackendError", nz(h.backend_error),
+        "BackendRTTMicroseconds", (json_int_t)h.backend_rtt_us, "WriteQueueDepth",
+        (json_int_t)h.write_queue_depth, "Instances", (json_int_t)registry_count(reg), "Clusters",
+        (json_int_t)nclusters, "Version", ORCH_VERSION);
+    json_t *d =
+        json_pack("{s:b, s:s, s:s, s:b, s:o, s:o, s:o, s:o}", "Healthy", h.backend_ok, "Hostname",
+                  nz(li.node), "Token", "", "IsActiveNode", li.is_leader, "ActiveNode",
+                  node_json(li.leader, leader_version, 0, li.leader_api), "Error",
+                  h.backend_ok ? json_null() : json_string(nz(h.backend_error)), "AvailableNodes",
+                  nodes ? nodes : json_array(), "Orch", orch ? orch : json_object());
+    if (h.backend_ok) {
+        reply_envelope(r, 200, true, "Application node is healthy", d);
+    } else {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "Application node is unhealthy: %s",
+                 h.backend_error ? h.backend_error : "backend unavailable");
+        reply_envelope(r, 500, false, msg, d);
+    }
+}
+
+static void h_lb_check(api_req *r)
+{
+    reply_json(r, 200, json_string("OK"));
+}
+
+static void h_clusters(api_req *r)
+{
+    size_t n;
+    reg_cluster *const *cl = registry_clusters(reg_of(r), &n);
+    json_t *a = json_array();
+    for (size_t k = 0; a != NULL && k < n; k++) {
+        if (json_array_append_new(a, json_string(cl[k]->name)) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    reply_json(r, 200, a);
+}
+
+static void h_clusters_info(api_req *r)
+{
+    size_t n;
+    reg_cluster *const *cl = registry_clusters(reg_of(r), &n);
+    json_t *a = json_array();
+    for (size_t k = 0; a != NULL && k < n; k++) {
+        if (json_array_append_new(a, render_cluster_info(cl[k], &r->rc)) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    reply_json(r, 200, a);
+}
+
+static void h_cluster(api_req *r)
+{
+    reg_cluster *cl = cluster_of_request(r);
+    if (cl != NULL)
+        reply_instances(r, cl->members, cl->nmembers);
+}
+
+static void h_cluster_info(api_req *r)
+{
+    reg_cluster *cl = cluster_of_request(r);
+    if (cl != NULL)
+        reply_json(r, 200, render_cluster_info(cl, &r->rc));
+}
+
+static void h_instance(api_req *r)
+{
+    reg_instance *i = instance_of_request(r);
+    if (i == NULL)
+        return;
+    r->rc.raw_report = true;
+    reply_json(r, 200, render_instance(i, &r->rc));
+}
+
+static void h_instance_replicas(api_req *r)
+{
+    reg_instance *i = instance_of_request(r);
+    if (i != NULL)
+        reply_instances(r, i->replicas, i->nreplicas);
+}
+
+static void h_master(api_req *r)
+{
+    reg_cluster *cl = cluster_of_request(r);
+    if (cl == NULL)
+        return;
+    reg_instance *m = writable_master(cl);
+    if (m == NULL)
+        reply_error(r, 404, "No masters found for %s", cl->name);
+    else
+        reply_json(r, 200, render_instance(m, &r->rc));
+}
+
+static void h_masters(api_req *r)
+{
+    size_t n;
+    reg_cluster *const *cl = registry_clusters(reg_of(r), &n);
+    reg_instance **v = calloc(n ? n : 1, sizeof(*v));
+    if (v == NULL) {
+        reply_json(r, 500, NULL);
+        return;
+    }
+    size_t nv = 0;
+    for (size_t k = 0; k < n; k++)
+        if ((v[nv] = writable_master(cl[k])) != NULL)
+            nv++;
+    reply_instances(r, v, nv);
+    free(v);
+}
+
+static void h_all_instances(api_req *r)
+{
+    size_t n;
+    reg_instance *const *v = registry_instances(reg_of(r), &n);
+    reply_instances(r, v, n);
+}
+
+static void h_topology(api_req *r)
+{
+    reg_cluster *cl = cluster_of_request(r);
+    if (cl == NULL)
+        return;
+    char *text = render_topology(cl, &r->rc);
+    if (text == NULL) {
+        reply_error(r, 500, "out of memory");
+        return;
+    }
+    char msg[ORCH_KEY_STRLEN + 64];
+    snprintf(msg, sizeof(msg), "Topology for cluster %s", cl->name);
+    reply_envelope(r, 200, true, msg, json_string(text));
+    free(text);
+}
+
+static bool contains_ci(const char *hay, const char *needle)
+{
+    return hay != NULL && strcasestr(hay, needle) != NULL;
+}
+
+/*
+ * Instances whose key, reported names and addresses, server hostname or
+ * cluster name/alias contain s (case-insensitive); all of them for an empty
+ * s, as orchestrator does.
+ */
+static bool search_match(const reg_instance *i, const char *s)
+{
+    if (*s == '\0' || contains_ci(i->name, s))
+        return true;
+    const Orch__InstanceReport *rep = i->report;
+    for (size_t k = 0; k < rep->n_aliases; k++)
+        if (contains_ci(rep->aliases[k], s))
+            return true;
+    if (rep->server != NULL &&
+        (contains_ci(rep->server->hostname, s) || contains_ci(rep->server->report_host, s)))
+        return true;
+    return i->cluster != NULL &&
+           (contains_ci(i->cluster->name, s) || contains_ci(i->cluster->alias, s));
+}
+
+static void h_search(api_req *r)
+{
+    const char *s = r->search ? r->search : query_get(r, "s");
+    if (s == NULL)
+        s = "";
+    size_t n;
+    reg_instance *const *all = registry_instances(reg_of(r), &n);
+    reg_instance **v = calloc(n ? n : 1, sizeof(*v));
+    if (v == NULL) {
+        reply_json(r, 500, NULL);
+        return;
+    }
+    size_t nv = 0;
+    for (size_t k = 0; k < n; k++)
+        if (search_match(all[k], s))
+            v[nv++] = all[k];
+    reply_instances(r, v, nv);
+    free(v);
+}
+
+static void h_problems(api_req *r)
+{
+    reg_cluster *only = NULL;
+    if (r->hint != NULL && (only = cluster_of_request(r)) == NULL)
+        return;
+    size_t n;
+    reg_instance *const *all = registry_instances(reg_of(r), &n);
+    reg_instance **v = calloc(n ? n : 1, sizeof(*v));
+    if (v == NULL) {
+        reply_json(r, 500, NULL);
+        return;
+    }
+    size_t nv = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (only != NULL && all[k]->cluster != only)
+            continue;
+        json_t *p = render_problems(all[k], &r->rc);
+        if (p != NULL && json_array_size(p) > 0)
+            v[nv++] = all[k];
+        json_decref(p);
+    }
+    reply_instances(r, v, nv);
+    free(v);
+}
+
+static void h_metrics(api_req *r)
+{
+    static const char ctype[] = "text/plain; version=0.0.4; charset=utf-8";
+    if (r->a->deps.m == NULL) {
+        reply_raw(r, 200, ctype, "", 0);
+        return;
+    }
+    size_t len = 0;
+    char *text = metrics_render(r->a->deps.m, &len);
+    if (text == NULL) {
+        reply_error(r, 500, "out of memory");
+        return;
+    }
+    reply_raw(r, 200, ctype, text, len);
+    free(text);
+}
+
+static void h_page(api_req *r)
+{
+    api_leader_info li;
+    api_health_info h;
+    get_leader(r, &li);
+    get_health(r, &h);
+    size_t n;
+    reg_cluster *const *cl = registry_clusters(reg_of(r), &n);
+    render_page_info pi = {
+        .node = li.node,
+        .is_leader = li.is_leader,
+        .epoch = li.epoch,
+        .leader = li.leader,
+        .version = ORCH_VERSION,
+        .backend_ok = h.backend_ok,
+        .backend_error = h.backend_error,
+    };
+    char *html = render_page(cl, n, &pi, &r->rc);
+    if (html == NULL) {
+        reply_error(r, 500, "out of memory");
+        return;
+    }
+    reply_raw(r, 200, "text/html; charset=utf-8", html, strlen(html));
+    free(html);
+}
+
+/* ---- the request callback --------------------------------------------------------- */
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    api *a = arg;
+    api_req r = {.a = a, .req = req, .start_us = orch_mono_us()};
+    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    r.head = method == EVHTTP_REQ_HEAD;
+    char *segs[API_MAX_SEGS];
+    size_t nsegs = 0;
+
+    if (stream_cancelled(a, req))
+        return;
+    const char *uri = evhttp_request_get_uri(req);
+    if (uri == NULL) {
+        /* libevent's call for a request it could not read (headers too large, ...) */
+        reply_error(&r, 400, "Malformed request");
+        return;
+    }
+    if (strlen(uri) > API_MAX_URI) {
+        reply_error(&r, 414, "Request URI longer than %d bytes", API_MAX_URI);
+        return;
+    }
+    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+    const char *path = u ? evhttp_uri_get_path(u) : NULL;
+    r.path = path && *path ? path : "/";
+    const char *query = u ? evhttp_uri_get_query(u) : NULL;
+
+    bool toomany = false, bad = false;
+    bool split = split_path(r.path, segs, &nsegs, &toomany, &bad);
+    r.route = split ? route_lookup(segs, nsegs) : NULL;
+
+    api_auth_result ar = api_auth_check(
+        a, evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization"),
+        r.route && (r.route->flags & ROUTE_WRITES));
+    if (ar == API_AUTH_MISSING || ar == API_AUTH_WRONG) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                          "Basic realm=\"orch\", charset=\"UTF-8\"");
+        reply_error(&r, 401, "Unauthorized");
+        goto out;
+    }
+    if (ar == API_AUTH_READ_ONLY) {
+        reply_error(&r, 403, "Unauthorized: the read-only user cannot run %s", r.path);
+        goto out;
+    }
+    if (!split && bad) {
+        reply_error(&r, 400, "Malformed path: %s", r.path);
+        goto out;
+    }
+    if (r.route == NULL) {
+        reply_error(&r, 404, "Unknown route: %s", r.path);
+        goto out;
+    }
+    if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+        reply_error(&r, 405, "Method not allowed on %s (use GET)", r.path);
+        goto out;
+    }
+    if (query != NULL) {
+        int rc = evhttp_parse_query_str(query, &r.query);
+        r.has_query = true; /* cleared at the end, even when half parsed */
+        if (rc != 0) {
+            reply_error(&r, 400, "Malformed query string");
+            goto out;
+        }
+    }
+    if (!take_params(&r, segs, nsegs))
+        goto out;
+    r.rc = (render_ctx){
+        .now_ms = orch_mono_ms(),
+        .now_wall_ms = orch_wall_ms(),
+        .stale_after_ms = a->deps.stale_after_ms,
+        .reasonable_lag_s = a->deps.reasonable_lag_s > 0 ? a->deps.reasonable_lag_s : 10,
+        .recover_master = a->deps.recover_master,
+        .recover_intermediate_master = a->deps.recover_intermediate_master,
+    };
+    r.route->fn(&r);
+    if (!r.replied)
+        reply_error(&r, 500, "internal error: %s did not answer", r.route->pattern);
+out:
+    if (r.has_query)
+        evhttp_clear_headers(&r.query);
+    free_segs(segs, nsegs);
+}
+
+/* ---- lifecycle --------------------------------------------------------------------- */
+
+/* Splits "host:port" / "[v6]:port" / ":port"; port may be 0. */
+static orch_err parse_listen(const char *listen, char *host, size_t hostlen, uint16_t *port,
+                             char *msg, size_t msglen)
+{
+    if (listen == NULL || *listen == '\0')
+        return orch_fail(msg, msglen, ORCH_ERR_CONFIG, "empty listen address");
+    const char *colon;
+    const char *h = listen;
+    size_t hl;
+    if (listen[0] == '[') {
+        const char *close = strchr(listen, ']');
+        if (close == NULL || close[1] != ':')
+            return orch_fail(msg, msglen, ORCH_ERR_CONFIG,
+                             "listen address '%s' is not [address]:port", listen);
+        h = listen + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (colon == NULL)
+            return orch_fail(msg, msglen, ORCH_ERR_CONFIG,
+                             "listen address '%s' has no port (expected host:port)", listen);
+        hl = (size_t)(colon - listen);
+    }
+    if (hl >= hostlen)
+        return orch_fail(msg, msglen, ORCH_ERR_CONFIG, "listen host in '%s' is too long", listen);
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    if (hl == 0)
+        snprintf(host, hostlen, "%s", "0.0.0.0");
+    const char *p = colon + 1;
+    bool digits = *p != '\0' && strlen(p) <= 5;
+    for (const char *q = p; *q; q++)
+        if (!isdigit((unsigned char)*q))
+            digits = false;
+    long v = digits ? strtol(p, NULL, 10) : -1;
+    if (v < 0 || v > 65535)
+        return orch_fail(msg, msglen, ORCH_ERR_CONFIG, "listen port in '%s' is not 0..65535",
+                         listen);
+    *port = (uint16_t)v;
+    return ORCH_OK;
+}
+
+api *api_start(struct event_base *base, const char *listen, const api_deps *deps,
+               const api_auth *auth, char *msg, size_t msglen)
+{
+    char host[ORCH_HOST_MAX + 1];
+    uint16_t port = 0;
+    if (base == NULL || deps == NULL || deps->reg == NULL) {
+        orch_fail(msg, msglen, ORCH_ERR_INVAL, "api_start: missing event base or registry");
+        return NULL;
+    }
+    if (parse_listen(listen, host, sizeof(host), &port, msg, msglen) != ORCH_OK)
+        return NULL;
+    api *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        orch_fail(msg, msglen, ORCH_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    a->base = base;
+    a->deps = *deps;
+    a->batch = deps->stream_batch > 0 ? deps->stream_batch : 128;
+    auth_fill(&a->auth, auth);
+    a->http = evhttp_new(base);
+    if (a->http == NULL) {
+        orch_fail(msg, msglen, ORCH_ERR_NOMEM, "evhttp_new failed");
+        goto error;
+    }
+    /* Every method reaches on_request, so that the answer is our 405, not evhttp's 501. */
+    evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    evhttp_set_timeout(a->http, API_TIMEOUT_S);
+    evhttp_set_max_headers_size(a->http, 16 * 1024);
+    evhttp_set_max_body_size(a->http, 64 * 1024);
+    evhttp_set_gencb(a->http, on_request, a);
+    a->sock = evhttp_bind_socket_with_handle(a->http, host, port);
+    if (a->sock == NULL) {
+        orch_fail(msg, msglen, ORCH_ERR_IO, "cannot listen on %s: %s", listen, strerror(errno));
+        goto error;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(a->sock);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+        orch_fail(msg, msglen, ORCH_ERR_IO, "getsockname on %s: %s", listen, strerror(errno));
+        goto error;
+    }
+    if (ss.ss_family == AF_INET6)
+        a->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    else
+        a->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    orch_info(NULL, "HTTP API listening on %s (port %u, auth %s)", listen, (unsigned)a->port,
+              a->auth.mode == COORD_AUTH_NONE    ? "none"
+              : a->auth.mode == COORD_AUTH_BASIC ? "basic"
+                                                 : "basic with read-only user");
+    return a;
+error:
+    if (a->http != NULL)
+        evhttp_free(a->http);
+    free(a);
+    return NULL;
+}
+
+void api_stop(api *a)
+{
+    if (a == NULL)
+        return;
+    /* Connections go first: their close callbacks mark the streams closed and
+     * the requests still attached are freed with them. */
+    evhttp_free(a->http);
+    while (a->streams != NULL) {
+        api_stream *st = a->streams;
+        if (st->closed && st->own_req)
+            evhttp_send_reply_end(st->req);
+        stream_free(st);
+    }
+    memset(&a->auth, 0, sizeof(a->auth));
+    free(a);
+}
+
+uint16_t api_port(const api *a)
+{
+    return a ? a->port : 0;
+}
