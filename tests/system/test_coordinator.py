@@ -132,14 +132,24 @@ def test_forged_and_stale_reports_are_rejected_and_counted(sandbox, make_orch):
     wait_until(lambda: len(orch.instances(0)) == 24, 10, "the simulated instances")
     status, clusters = orch.get(0, "/api/clusters")
     assert len(clusters) == 6, clusters
-    # garbage bytes and a replayed (stale) report are counted, nothing breaks
     log = orch.log_path(0).read_text()
     assert "ORCH-REPORT-REJECTED" in log and "auth" in log
-    # replay: run the simulator again with the same hosts; the sequence restarts
-    # with a new boot id, so it is accepted (a restarted agent) -- but an agent's
-    # old boot replayed after that is dropped, see the registry unit tests.
-    metrics = orch.get(0, "/metrics")[1]
-    assert "orch_reports_accepted_total" in metrics
+    # stale: the same agents (same boot ids) again, their sequences starting at
+    # 1: every report is older than what the coordinator holds
+    def counter(reason):
+        for line in orch.get(0, "/metrics")[1].splitlines():
+            if line.startswith(f'orch_reports_rejected_total{{reason="{reason}"}}'):
+                return float(line.split()[-1])
+        return 0.0
+    args = [str(binary("orch-fleetsim")), "--url", orch.report_url(0), "--secret", SECRET,
+            "--hosts", "8", "--interval-ms", "100", "--sockets", "1", "--prefix", "stale",
+            "--boot-seed", "7"]
+    subprocess.run(args + ["--seconds", "3"], capture_output=True, timeout=30, check=True)
+    wait_until(lambda: len(orch.instances(0)) == 32, 10, "the 'stale-' instances")
+    before = counter("replay")
+    subprocess.run(args + ["--seconds", "1"], capture_output=True, timeout=30, check=True)
+    wait_until(lambda: counter("replay") >= before + 50, 5, "replayed reports counted")
+    assert orch.get(0, "/api/leader-check")[0] == 200  # nothing broke
 
 
 def test_unknown_routes_and_bad_arguments(sandbox, make_orch):

@@ -8,6 +8,7 @@
  *
  *   orch-fleetsim --url tcp://127.0.0.1:3390 --secret S --hosts 10000
  *                 [--replicas 3] [--interval-ms 1000] [--seconds 30] [--sockets 4]
+ *                 [--prefix sim] [--boot-seed N]
  *
  * Prints one JSON line per second: reports sent, send failures, rate.
  */
@@ -111,10 +112,11 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"url", 1, NULL, 'u'},      {"secret", 1, NULL, 's'},      {"hosts", 1, NULL, 'n'},
         {"replicas", 1, NULL, 'r'}, {"interval-ms", 1, NULL, 'i'}, {"seconds", 1, NULL, 'S'},
-        {"sockets", 1, NULL, 'k'},  {"prefix", 1, NULL, 'p'},      {NULL, 0, NULL, 0},
+        {"sockets", 1, NULL, 'k'},  {"prefix", 1, NULL, 'p'},      {"boot-seed", 1, NULL, 'b'},
+        {NULL, 0, NULL, 0},
     };
     const char *url = NULL, *secret = NULL, *prefix = "sim";
-    long long hosts = 1000, replicas = 3, interval = 1000, seconds = 30, nsock = 4;
+    long long hosts = 1000, replicas = 3, interval = 1000, seconds = 30, nsock = 4, seed = -1;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -142,6 +144,9 @@ int main(int argc, char **argv)
         case 'p':
             prefix = optarg;
             break;
+        case 'b':
+            seed = num(optarg, "--boot-seed");
+            break;
         default:
             fprintf(stderr, "usage: orch-fleetsim --url URL [--secret S] --hosts K [--replicas R] "
                             "[--interval-ms MS] [--seconds T] [--sockets N] [--prefix P]\n");
@@ -154,7 +159,9 @@ int main(int argc, char **argv)
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    srand((unsigned)(orch_wall_ms() ^ getpid())); /* a new boot id per host per run */
+    /* A new boot id per host per run, unless --boot-seed replays the same boots
+     * (whose sequence numbers then start again at 1: stale to a coordinator). */
+    srand(seed >= 0 ? (unsigned)seed : (unsigned)(orch_wall_ms() ^ getpid()));
     sim_host *h = calloc((size_t)hosts, sizeof(*h));
     nng_socket socks[64];
     if (h == NULL)
