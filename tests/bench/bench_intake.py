@@ -9,8 +9,8 @@ a --window after a warm-up:
   - the coordinator's CPU (utime+stime of all its threads) as a share of a core,
     and per accepted report (µs);
   - reports accepted per second (from /metrics) against the K sent;
-  - API latency meanwhile (GET /api/clusters-info and /api/cluster/<one>,
-    every 50 ms): median, p99, max;
+  - API latency meanwhile (an instance or a cluster every 200 ms, and
+    /api/clusters-info of the whole fleet every 2 s): median, p99, max;
   - RSS, and RSS per instance above the empty coordinator.
 
 Goal (DESIGN.md, the coordinator issue): at least 10,000 hosts at 1 report/s
@@ -144,13 +144,21 @@ def main():
             lat, stop = [], threading.Event()
 
             def poll_api():
+                # what dashboards and orchestrator-client do: an instance or a
+                # cluster five times a second, the whole fleet every 2 s
+                n = 0
                 while not stop.is_set():
                     try:
-                        lat.append(get(api + "/api/clusters-info")[0])
-                        lat.append(get(api + f"/api/cluster/k{k}-0-0:3306")[0])
+                        if n % 10 == 9:
+                            lat.append(get(api + "/api/clusters-info")[0])
+                        elif n % 2:
+                            lat.append(get(api + f"/api/cluster/k{k}-{n % 50}-0:3306")[0])
+                        else:
+                            lat.append(get(api + f"/api/instance/k{k}-{n % 50}-1/3306")[0])
                     except OSError:
                         pass
-                    time.sleep(0.05)
+                    n += 1
+                    time.sleep(0.2)
             t = threading.Thread(target=poll_api, daemon=True)
             c0, a0, w0 = cpu_seconds(coord.pid), accepted(api), time.monotonic()
             t.start()
