@@ -617,6 +617,15 @@ static bool admit(agent *a, const Orch__Command *c, Orch__CommandReply *reply, c
                  (unsigned long long)c->command_id, (unsigned long long)c->epoch);
         break;
     case FENCE_ACCEPT_NEW_EPOCH: {
+        /* The state file stores epochs as JSON integers (signed 64-bit); an epoch
+         * beyond that could be obeyed once and never read back, locking every
+         * later leader out. Epochs grow by one per leader change: refuse. */
+        if (c->epoch > (uint64_t)INT64_MAX) {
+            reply->result = ORCH__COMMAND_RESULT__RESULT_BAD_REQUEST;
+            snprintf(err, errlen, "epoch %llu is beyond any real leader's",
+                     (unsigned long long)c->epoch);
+            break;
+        }
         fence_state next = a->fence;
         next.epoch = c->epoch;
         if (fence_state_save(a->cfg.state_file, &next, msg, sizeof(msg)) != ORCH_OK) {

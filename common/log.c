@@ -88,9 +88,14 @@ void orch_log(orch_log_level level, const char *tag, const char *object, const c
     size_t len = start;
     if (m > 0)
         len += (size_t)m < sizeof(line) - start - 1 ? (size_t)m : sizeof(line) - start - 2;
+    /* One event, one line, and no terminal control sequences from what peers
+     * sent us: newlines become spaces, other control bytes '?'. */
     for (size_t i = start; i < len; i++) {
-        if (line[i] == '\n' || line[i] == '\r')
+        unsigned char ch = (unsigned char)line[i];
+        if (ch == '\n' || ch == '\r' || ch == '\t')
             line[i] = ' ';
+        else if (ch < 0x20 || ch == 0x7f)
+            line[i] = '?';
     }
     line[len++] = '\n';
     int fd = atomic_load(&log_fd);

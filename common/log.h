@@ -44,8 +44,9 @@ const char *orch_log_level_name(orch_log_level level);
 
 /*
  * Logs one line. tag (stable event name) and object (what the line is about)
- * may be NULL. The message is truncated at 4 KiB; newlines in it are replaced
- * by spaces so that one event stays one line.
+ * may be NULL. The message is truncated at 4 KiB; newlines and tabs in it are
+ * replaced by spaces (one event stays one line) and other control bytes by '?'
+ * (text from peers cannot inject terminal sequences).
  */
 void orch_log(orch_log_level level, const char *tag, const char *object, const char *fmt, ...)
     ORCH_PRINTF(4, 5);

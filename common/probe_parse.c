@@ -836,6 +836,7 @@ enum {
     P_SLAVE_MONITOR = 1u << 8,
     P_CONNECTION_ADMIN = 1u << 9, /* MySQL CONNECTION_ADMIN too */
     P_SYSVARS_ADMIN = 1u << 10,   /* MySQL SYSTEM_VARIABLES_ADMIN */
+    P_RELOAD = 1u << 11,          /* RESET SLAVE / RESET REPLICA */
 };
 
 /* Privilege names after normalisation: upper case, '_' as ' ', single spaces. */
@@ -859,6 +860,7 @@ static const struct {
     {"REPLICA MONITOR", P_SLAVE_MONITOR},
     {"CONNECTION ADMIN", P_CONNECTION_ADMIN},
     {"SYSTEM VARIABLES ADMIN", P_SYSVARS_ADMIN},
+    {"RELOAD", P_RELOAD},
 };
 
 typedef struct priv_need {
@@ -925,6 +927,10 @@ static const priv_need priv_needs[] = {
          "SHOW SLAVE HOSTS will fail"),
     NEED(FAM_MARIADB, V(0, 0, 0), V(0, 0, 0), P_PROCESS, "PROCESS",
          "replicas' binlog dump threads are invisible in the processlist"),
+    /* RESET SLAVE ALL needs RELOAD (verified on 10.11.19: error 1227 without it;
+     * MySQL's RESET REPLICA needs it too, per its manual). */
+    NEED(FAM_MARIADB, V(0, 0, 0), V(0, 0, 0), P_RELOAD, "RELOAD",
+         "RESET SLAVE ALL (ResetReplica, used when promoting) will fail"),
 
     /* MySQL / Percona 8.0+ */
     NEED(FAM_MYSQL, V(8, 0, 0), V(0, 0, 0), P_SYSVARS_ADMIN | P_SUPER, "SYSTEM_VARIABLES_ADMIN",
@@ -943,6 +949,8 @@ static const priv_need priv_needs[] = {
          "SHOW REPLICAS will fail"),
     NEED(FAM_MYSQL, V(0, 0, 0), V(0, 0, 0), P_PROCESS, "PROCESS",
          "replicas' binlog dump threads are invisible in the processlist"),
+    NEED(FAM_MYSQL, V(0, 0, 0), V(0, 0, 0), P_RELOAD, "RELOAD",
+         "RESET REPLICA ALL (ResetReplica, used when promoting) will fail"),
 };
 
 void orch_probe_grants_init(orch_probe_grants *g)

@@ -376,8 +376,9 @@ api_auth_result api_auth_check(const api *a, const char *authorization, bool wri
     sha256_str(colon + 1, password);
     memset(creds, 0, sizeof(creds));
     /* Both users are compared every time, so timing says nothing about which matched. */
-    bool admin = digest_equal(user, st->user) & digest_equal(password, st->password);
-    bool ro = digest_equal(user, st->ro_user) & digest_equal(password, st->ro_password);
+    /* '&', not '&&': both comparisons always run (constant time). */
+    bool admin = (int)digest_equal(user, st->user) & (int)digest_equal(password, st->password);
+    bool ro = (int)digest_equal(user, st->ro_user) & (int)digest_equal(password, st->ro_password);
     if (admin)
         return API_AUTH_OK;
     if (st->mode == COORD_AUTH_BASIC_READONLY && ro)

@@ -1148,17 +1148,17 @@ static const grants_case grants_cases[] = {
     {"mariadb-10.11-grants-all.txt", "10.11.19-MariaDB-0+deb12u1-log", {NULL}},
     {"mariadb-10.11-grants-role.txt",
      "10.11.19-MariaDB-0+deb12u1-log",
-     {"REPLICATION MASTER ADMIN", "PROCESS"}},
+     {"REPLICATION MASTER ADMIN", "PROCESS", "RELOAD"}},
     /* before 10.11 SUPER still covered read_only */
     {"mariadb-10.11-grants-super.txt", "10.6.16-MariaDB", {"REPLICATION MASTER ADMIN", "PROCESS"}},
     {"mariadb-10.11-grants-super.txt", "10.4.30-MariaDB", {"REPLICATION SLAVE", "PROCESS"}},
     {"mysql-8.0-grants-full.txt", "8.0.36", {NULL}},
-    {"mysql-8.0-grants-super.txt", "8.0.36", {NULL}},
+    {"mysql-8.0-grants-super.txt", "8.0.36", {"RELOAD"}},
     {"mysql-8.4-grants-monitor.txt",
      "8.4.0",
      {"SYSTEM_VARIABLES_ADMIN", "REPLICATION_SLAVE_ADMIN", "CONNECTION_ADMIN", "REPLICATION SLAVE",
-      "PROCESS"}},
-    {"mysql-8.4-grants-monitor.txt", "5.7.44", {"SUPER", "REPLICATION SLAVE", "PROCESS"}},
+      "PROCESS", "RELOAD"}},
+    {"mysql-8.4-grants-monitor.txt", "5.7.44", {"SUPER", "REPLICATION SLAVE", "PROCESS", "RELOAD"}},
 };
 
 static void check_missing(const orch_probe_grants *g, const char *version, const char *const *want,
@@ -1226,7 +1226,7 @@ static void test_grants_messages(void **state)
     /* nothing: every need is reported, with its alternative */
     orch_probe_grants_init(&g);
     assert_int_equal(orch_probe_grants_missing(&g, &v, &problems, &n, NULL, 0), ORCH_OK);
-    assert_int_equal(n, 7);
+    assert_int_equal(n, 8);
     assert_string_equal(problems[2],
                         "missing privilege REPLICATION SLAVE ADMIN (or SUPER): "
                         "STOP/START SLAVE and CHANGE MASTER will fail (MariaDB 10.11)");
@@ -1253,18 +1253,18 @@ static void test_grants_lines(void **state)
           "GRANT Read_Only  Admin,REPLICATION_MASTER_ADMIN , CONNECTION_ADMIN, PROCESS ON *.* TO "
           "y"},
          "10.11.6-MariaDB",
-         {NULL}},
+         {"RELOAD"}},
         /* only the global level counts; role grants and REVOKE lines are ignored */
         {{"GRANT ALL PRIVILEGES ON `app`.* TO `orch`@`%`", "GRANT `ALL ON *.* x` TO `orch`@`%`",
           "REVOKE ALL ON *.* FROM `orch`@`%`", "GRANT PROCESS ON *.*"},
          "8.0.36",
          {"SYSTEM_VARIABLES_ADMIN", "REPLICATION_SLAVE_ADMIN", "CONNECTION_ADMIN",
-          "REPLICATION CLIENT", "REPLICATION SLAVE"}},
+          "REPLICATION CLIENT", "REPLICATION SLAVE", "RELOAD"}},
         {{"GRANT ALL ON *.* TO root"}, "8.4.0", {NULL}},
         {{"GRANT USAGE ON *.* TO `mon`@`%`", "GRANT"},
          "8.4.0",
          {"SYSTEM_VARIABLES_ADMIN", "REPLICATION_SLAVE_ADMIN", "CONNECTION_ADMIN",
-          "REPLICATION CLIENT", "REPLICATION SLAVE", "PROCESS"}},
+          "REPLICATION CLIENT", "REPLICATION SLAVE", "PROCESS", "RELOAD"}},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         orch_probe_grants g;
@@ -1280,7 +1280,7 @@ static void test_grants_lines(void **state)
     orch_probe_grants_init(&g);
     const char buf[] = "GRANT SUPER ON *.* TO a\nGRANT PROCESS ON *.* TO a";
     orch_probe_grants_add(&g, buf, 23);
-    static const char *const want[] = {"REPLICATION SLAVE", "PROCESS", NULL};
+    static const char *const want[] = {"REPLICATION SLAVE", "PROCESS", "RELOAD", NULL};
     check_missing(&g, "8.0.36", want, "bounded line");
 }
 
@@ -1344,7 +1344,7 @@ static void test_report_roundtrip_and_free(void **state)
     orch_version v = ver("8.4.0", NULL);
     assert_int_equal(orch_probe_grants_missing(&g, &v, &rep->problems, &rep->n_problems, NULL, 0),
                      ORCH_OK);
-    assert_int_equal(rep->n_problems, 6);
+    assert_int_equal(rep->n_problems, 7);
 
     size_t len = orch__instance_report__get_packed_size(rep);
     uint8_t *buf = malloc(len);
@@ -1365,7 +1365,7 @@ static void test_report_roundtrip_and_free(void **state)
     assert_int_equal(back->server->flavor, ORCH__FLAVOR__FLAVOR_MYSQL);
     assert_int_equal(back->n_replicas, 2);
     assert_int_equal(back->replicas[1]->port, 3307);
-    assert_int_equal(back->n_problems, 6);
+    assert_int_equal(back->n_problems, 7);
     orch__instance_report__free_unpacked(back, NULL);
 }
 
