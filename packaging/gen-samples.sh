@@ -10,7 +10,7 @@
 #                                                  packaging.samples runs this)
 #
 # --check also loads each committed sample with --check-config and requires that
-# the only error is the missing host key: the samples deliberately carry no
+# the only error is the missing secret (host_key, fleet_secret): the samples carry no
 # secret and no "insecure": true, so a sample copied to /etc as-is refuses to
 # start instead of running unauthenticated.
 #
@@ -19,9 +19,11 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 
-# name of the sample in packaging/ | binary (relative to the build dir)
+# name of the sample in packaging/ | binary (relative to the build dir) | the one
+# key whose absence must be the sample's only error (its secret)
 SAMPLES=(
-  "agent.sample.json|agent/orch-agent"
+  "agent.sample.json|agent/orch-agent|host_key"
+  "coordinator.sample.json|coordinator/orch-coordinator|fleet_secret"
 )
 
 usage() {
@@ -54,7 +56,8 @@ generate() {
   local dir=$1 entry name bin
   for entry in "${SAMPLES[@]}"; do
     name=${entry%%|*}
-    bin=$(find_binary "${entry#*|}")
+    bin=${entry#*|}
+    bin=$(find_binary "${bin%%|*}")
     "$bin" --print-sample >"$dir/$name.tmp"
     mv "$dir/$name.tmp" "$dir/$name"
   done
@@ -75,7 +78,9 @@ generate "$tmp"
 rc=0
 for entry in "${SAMPLES[@]}"; do
   name=${entry%%|*}
-  bin=$(find_binary "${entry#*|}")
+  bin=${entry#*|}
+  secret=${bin#*|}
+  bin=$(find_binary "${bin%%|*}")
   if ! diff -u "$here/$name" "$tmp/$name"; then
     echo "gen-samples: packaging/$name is out of date with the config table;" \
       "run packaging/gen-samples.sh $build and commit it" >&2
@@ -87,9 +92,9 @@ for entry in "${SAMPLES[@]}"; do
   status=$?
   set -e
   keys=$(printf '%s\n' "$errors" | grep -o "key '[a-z_]*'" | sort -u || true)
-  if [ "$status" -ne 3 ] || [ "$keys" != "key 'host_key'" ]; then
+  if [ "$status" -ne 3 ] || [ "$keys" != "key '$secret'" ]; then
     echo "gen-samples: $bin -c packaging/$name --check-config should fail (exit 3) only" \
-      "because host_key is missing; got exit $status:" >&2
+      "because $secret is missing; got exit $status:" >&2
     printf '%s\n' "$errors" >&2
     rc=1
   fi
