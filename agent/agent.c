@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "commands.h"
+#include "daemon.h"
 #include "fence.h"
 #include "log.h"
 #include "probe.h"
@@ -1004,16 +1005,7 @@ static void on_hup(evutil_socket_t fd, short what, void *arg)
     }
     orch_config_errors_log(&errs);
     orch_config_errors_fini(&errs);
-    orch_config_changes ch = {0};
-    if (orch_config_reload(&agent_config_table, &a->cfg, &fresh, &ch) == ORCH_OK) {
-        for (size_t i = 0; i < ch.nreloaded; i++)
-            orch_info(a->config_path, "reloaded %s", ch.reloaded[i]);
-        for (size_t i = 0; i < ch.nrestart; i++)
-            orch_warn(a->config_path, "%s changed but needs a restart to take effect",
-                      ch.restart[i]);
-    }
-    orch_config_changes_fini(&ch);
-    agent_config_fini(&fresh);
+    orch_daemon_apply_reload(&agent_config_table, &a->cfg, &fresh, a->config_path);
     apply_runtime_config(a);
     sync_dialers(a);
 }

@@ -3,6 +3,7 @@
 
 #include "api.h"
 #include "clock.h"
+#include "daemon.h"
 #include "election.h"
 #include "intake.h"
 #include "log.h"
@@ -323,16 +324,7 @@ static void on_hup(evutil_socket_t fd, short what, void *arg)
     }
     orch_config_errors_log(&errs);
     orch_config_errors_fini(&errs);
-    orch_config_changes ch = {0};
-    if (orch_config_reload(&coord_config_table, &c->cfg, &fresh, &ch) == ORCH_OK) {
-        for (size_t i = 0; i < ch.nreloaded; i++)
-            orch_info(c->config_path, "reloaded %s", ch.reloaded[i]);
-        for (size_t i = 0; i < ch.nrestart; i++)
-            orch_warn(c->config_path, "%s changed but needs a restart to take effect",
-                      ch.restart[i]);
-    }
-    orch_config_changes_fini(&ch);
-    coord_config_fini(&fresh);
+    orch_daemon_apply_reload(&coord_config_table, &c->cfg, &fresh, c->config_path);
     orch_log_set_level((orch_log_level)c->cfg.log_level);
     store_set_intervals(c->st, c->cfg.write_interval_ms, c->cfg.operator_refresh_ms);
     api_auth auth = {.mode = (coord_auth_mode)c->cfg.auth_mode,

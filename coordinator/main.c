@@ -1,9 +1,9 @@
 /* main.c: orch-coordinator's command line. */
 #include "coord_config.h"
 #include "coordinator.h"
+#include "daemon.h"
 #include "log.h"
 
-#include <getopt.h>
 #include <mysql.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,52 +31,16 @@ static const char usage[] =
 
 int main(int argc, char **argv)
 {
-    enum { OPT_CHECK = 256, OPT_PRINT, OPT_SAMPLE, OPT_CFGHELP };
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"check-config", no_argument, NULL, OPT_CHECK},
-        {"print-config", no_argument, NULL, OPT_PRINT},
-        {"print-sample", no_argument, NULL, OPT_SAMPLE},
-        {"config-help", no_argument, NULL, OPT_CFGHELP},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *path = "/etc/orch/coordinator.json";
-    int mode = 0, c;
-    orch_log_set_program("orch-coordinator");
-    while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            path = optarg;
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            return ORCH_EXIT_OK;
-        case 'V':
-            printf("orch-coordinator %s\n", ORCH_VERSION);
-            return ORCH_EXIT_OK;
-        case OPT_CHECK:
-        case OPT_PRINT:
-        case OPT_SAMPLE:
-        case OPT_CFGHELP:
-            mode = c;
-            break;
-        default:
-            fputs(usage, stderr);
-            return ORCH_EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "orch-coordinator: unexpected argument '%s'\n\n%s", argv[optind], usage);
-        return ORCH_EXIT_USAGE;
-    }
-    if (mode == OPT_SAMPLE)
-        return orch_config_print_sample(&coord_config_table, stdout) == ORCH_OK ? ORCH_EXIT_OK
-                                                                                : ORCH_EXIT_FAILURE;
-    if (mode == OPT_CFGHELP)
-        return orch_config_print_help(&coord_config_table, stdout) == ORCH_OK ? ORCH_EXIT_OK
-                                                                              : ORCH_EXIT_FAILURE;
+    static const orch_daemon_cli cli = {.name = "orch-coordinator",
+                                        .default_config = "/etc/orch/coordinator.json",
+                                        .usage = usage,
+                                        .table = &coord_config_table};
+    orch_daemon_mode mode;
+    const char *path;
+    orch_log_set_program(cli.name);
+    int rc0 = orch_daemon_parse_args(&cli, argc, argv, &mode, &path);
+    if (rc0 >= 0)
+        return rc0;
     coord_config cfg = {0};
     orch_config_errors errs = {0};
     orch_err err = coord_config_load(path, &cfg, &errs);
@@ -89,8 +53,8 @@ int main(int argc, char **argv)
                 path);
         return ORCH_EXIT_CONFIG;
     }
-    if (mode == OPT_CHECK || mode == OPT_PRINT) {
-        if (mode == OPT_CHECK)
+    if (mode != ORCH_DAEMON_RUN) {
+        if (mode == ORCH_DAEMON_CHECK)
             printf("%s: OK\n", path);
         else
             err = orch_config_print(&coord_config_table, &cfg, stdout);

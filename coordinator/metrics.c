@@ -15,6 +15,8 @@
  */
 #include "metrics.h"
 
+#include "sbuf.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -444,50 +446,18 @@ int metrics_add_collector(metrics *m, metrics_collect_fn fn, void *arg)
 
 /* ---- rendering --------------------------------------------------------------- */
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
 /* HELP text: backslash and newline escaped. Label values: also double quotes. */
-static void sb_escaped(sbuf *b, const char *s, bool quote)
+static void sb_escaped(orch_sbuf *b, const char *s, bool quote)
 {
     for (const char *p = s; *p; p++) {
         if (*p == '\\')
-            sb_str(b, "\\\\");
+            orch_sbuf_str(b, "\\\\");
         else if (*p == '\n')
-            sb_str(b, "\\n");
+            orch_sbuf_str(b, "\\n");
         else if (quote && *p == '"')
-            sb_str(b, "\\\"");
+            orch_sbuf_str(b, "\\\"");
         else
-            sb_add(b, p, 1);
+            orch_sbuf_add(b, p, 1);
     }
 }
 
@@ -513,37 +483,38 @@ static void fmt_value(char *buf, size_t len, double v)
     }
 }
 
-static void sb_value(sbuf *b, double v)
+static void sb_value(orch_sbuf *b, double v)
 {
     char buf[64];
     fmt_value(buf, sizeof(buf), v);
-    sb_str(b, buf);
+    orch_sbuf_str(b, buf);
 }
 
 /* "{a="x",b="y"}" plus an optional extra label (le), or nothing without labels. */
-static void sb_labels(sbuf *b, const metric *s, const char *extra_name, const char *extra_value)
+static void sb_labels(orch_sbuf *b, const metric *s, const char *extra_name,
+                      const char *extra_value)
 {
     const family *f = s->fam;
     if (f->nlabels == 0 && extra_name == NULL)
         return;
-    sb_str(b, "{");
+    orch_sbuf_str(b, "{");
     for (size_t i = 0; i < f->nlabels; i++) {
         if (i > 0)
-            sb_str(b, ",");
-        sb_str(b, f->label_names[i]);
-        sb_str(b, "=\"");
+            orch_sbuf_str(b, ",");
+        orch_sbuf_str(b, f->label_names[i]);
+        orch_sbuf_str(b, "=\"");
         sb_escaped(b, s->values[i], true);
-        sb_str(b, "\"");
+        orch_sbuf_str(b, "\"");
     }
     if (extra_name != NULL) {
         if (f->nlabels > 0)
-            sb_str(b, ",");
-        sb_str(b, extra_name);
-        sb_str(b, "=\"");
-        sb_str(b, extra_value);
-        sb_str(b, "\"");
+            orch_sbuf_str(b, ",");
+        orch_sbuf_str(b, extra_name);
+        orch_sbuf_str(b, "=\"");
+        orch_sbuf_str(b, extra_value);
+        orch_sbuf_str(b, "\"");
     }
-    sb_str(b, "}");
+    orch_sbuf_str(b, "}");
 }
 
 static const char *type_name(metric_type t)
@@ -569,42 +540,42 @@ static int cmp_series(const void *a, const void *b)
     return strcmp((*(metric *const *)a)->sortkey, (*(metric *const *)b)->sortkey);
 }
 
-static void render_histogram(sbuf *b, const family *f, const metric *s)
+static void render_histogram(orch_sbuf *b, const family *f, const metric *s)
 {
     uint64_t cum = 0;
     for (size_t i = 0; i < f->nbounds; i++) {
         cum += atomic_load_explicit(&((metric *)s)->buckets[i], memory_order_relaxed);
         char le[64];
         fmt_value(le, sizeof(le), f->bounds[i]);
-        sb_str(b, f->name);
-        sb_str(b, "_bucket");
+        orch_sbuf_str(b, f->name);
+        orch_sbuf_str(b, "_bucket");
         sb_labels(b, s, "le", le);
-        sb_str(b, " ");
+        orch_sbuf_str(b, " ");
         sb_value(b, (double)cum);
-        sb_str(b, "\n");
+        orch_sbuf_str(b, "\n");
     }
     /* +Inf counts everything, so that it equals _count even mid-update. */
     uint64_t count = atomic_load_explicit(&((metric *)s)->count, memory_order_relaxed);
     if (count < cum)
         count = cum;
-    sb_str(b, f->name);
-    sb_str(b, "_bucket");
+    orch_sbuf_str(b, f->name);
+    orch_sbuf_str(b, "_bucket");
     sb_labels(b, s, "le", "+Inf");
-    sb_str(b, " ");
+    orch_sbuf_str(b, " ");
     sb_value(b, (double)count);
-    sb_str(b, "\n");
-    sb_str(b, f->name);
-    sb_str(b, "_sum");
+    orch_sbuf_str(b, "\n");
+    orch_sbuf_str(b, f->name);
+    orch_sbuf_str(b, "_sum");
     sb_labels(b, s, NULL, NULL);
-    sb_str(b, " ");
+    orch_sbuf_str(b, " ");
     sb_value(b, u2d(atomic_load_explicit(&((metric *)s)->v, memory_order_relaxed)));
-    sb_str(b, "\n");
-    sb_str(b, f->name);
-    sb_str(b, "_count");
+    orch_sbuf_str(b, "\n");
+    orch_sbuf_str(b, f->name);
+    orch_sbuf_str(b, "_count");
     sb_labels(b, s, NULL, NULL);
-    sb_str(b, " ");
+    orch_sbuf_str(b, " ");
     sb_value(b, (double)count);
-    sb_str(b, "\n");
+    orch_sbuf_str(b, "\n");
 }
 
 char *metrics_render(metrics *m, size_t *len)
@@ -624,8 +595,8 @@ char *metrics_render(metrics *m, size_t *len)
     for (size_t i = 0; i < ncol; i++)
         fns[i](args[i], m);
 
-    sbuf b = {0};
-    sb_str(&b, ""); /* an empty registry renders as "" rather than NULL */
+    orch_sbuf b = {0};
+    orch_sbuf_str(&b, ""); /* an empty registry renders as "" rather than NULL */
     pthread_mutex_lock(&m->mu);
     family **fams = calloc(m->nfamilies ? m->nfamilies : 1, sizeof(*fams));
     if (fams == NULL) {
@@ -638,15 +609,15 @@ char *metrics_render(metrics *m, size_t *len)
     qsort(fams, nf, sizeof(*fams), cmp_family);
     for (size_t i = 0; i < nf && !b.oom; i++) {
         const family *f = fams[i];
-        sb_str(&b, "# HELP ");
-        sb_str(&b, f->name);
-        sb_str(&b, " ");
+        orch_sbuf_str(&b, "# HELP ");
+        orch_sbuf_str(&b, f->name);
+        orch_sbuf_str(&b, " ");
         sb_escaped(&b, f->help, false);
-        sb_str(&b, "\n# TYPE ");
-        sb_str(&b, f->name);
-        sb_str(&b, " ");
-        sb_str(&b, type_name(f->type));
-        sb_str(&b, "\n");
+        orch_sbuf_str(&b, "\n# TYPE ");
+        orch_sbuf_str(&b, f->name);
+        orch_sbuf_str(&b, " ");
+        orch_sbuf_str(&b, type_name(f->type));
+        orch_sbuf_str(&b, "\n");
         size_t ns = 0;
         for (metric *s = f->series; s != NULL; s = s->next)
             ns++;
@@ -663,11 +634,11 @@ char *metrics_render(metrics *m, size_t *len)
             if (f->type == METRIC_HISTOGRAM) {
                 render_histogram(&b, f, ser[k]);
             } else {
-                sb_str(&b, f->name);
+                orch_sbuf_str(&b, f->name);
                 sb_labels(&b, ser[k], NULL, NULL);
-                sb_str(&b, " ");
+                orch_sbuf_str(&b, " ");
                 sb_value(&b, metric_value(ser[k]));
-                sb_str(&b, "\n");
+                orch_sbuf_str(&b, "\n");
             }
         }
         free(ser);
@@ -675,11 +646,9 @@ char *metrics_render(metrics *m, size_t *len)
 out:
     pthread_mutex_unlock(&m->mu);
     free(fams);
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    if (len != NULL)
-        *len = b.len;
-    return b.p;
+    size_t n = b.len;
+    char *text = orch_sbuf_finish(&b);
+    if (text != NULL && len != NULL)
+        *len = n;
+    return text;
 }

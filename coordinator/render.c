@@ -18,6 +18,9 @@
  */
 #include "render.h"
 
+#include "probe.h"
+#include "sbuf.h"
+
 #include "pbjson.h"
 
 #include <inttypes.h>
@@ -28,63 +31,6 @@
 #include <time.h>
 
 /* ---- small helpers ----------------------------------------------------------- */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
-static void sb_fmt(sbuf *b, const char *fmt, ...) ORCH_PRINTF(2, 3);
-static void sb_fmt(sbuf *b, const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    sb_add(b, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-}
-
-/* Returns the sbuf's string, or NULL (and frees) when anything failed. */
-static char *sb_finish(sbuf *b)
-{
-    if (!b->oom && b->p == NULL)
-        sb_add(b, "", 0);
-    if (b->oom) {
-        free(b->p);
-        return NULL;
-    }
-    return b->p;
-}
 
 /* Length of the valid UTF-8 sequence at s, or 0 if it is not one. */
 static size_t utf8_seq(const unsigned char *s)
@@ -210,18 +156,7 @@ static bool str_nonempty(const char *s)
 
 const char *render_agent_state_name(Orch__ProbeState s)
 {
-    switch (s) {
-    case ORCH__PROBE_STATE__PROBE_UP:
-        return "UP";
-    case ORCH__PROBE_STATE__PROBE_DOWN:
-        return "DOWN";
-    case ORCH__PROBE_STATE__PROBE_UNRESPONSIVE:
-        return "UNRESPONSIVE";
-    case ORCH__PROBE_STATE__PROBE_AUTH_ERROR:
-        return "AUTH_ERROR";
-    default:
-        return "UNKNOWN";
-    }
+    return orch_probe_state_name(s);
 }
 
 const char *render_promotion_rule_name(Orch__PromotionRule r)
@@ -893,46 +828,46 @@ char *render_topology(const reg_cluster *cl, const render_ctx *c)
     for (size_t k = 0; k < t.n; k++)
         if (strlen(t.lines[k].left) > width)
             width = strlen(t.lines[k].left);
-    sbuf b = {0};
+    orch_sbuf b = {0};
     for (size_t k = 0; k < t.n && !t.oom; k++) {
         if (k > 0)
-            sb_str(&b, "\n");
-        sb_str(&b, t.lines[k].left);
+            orch_sbuf_str(&b, "\n");
+        orch_sbuf_str(&b, t.lines[k].left);
         for (size_t pad = strlen(t.lines[k].left); pad <= width; pad++)
-            sb_str(&b, " ");
-        sb_str(&b, t.lines[k].desc);
+            orch_sbuf_str(&b, " ");
+        orch_sbuf_str(&b, t.lines[k].desc);
     }
     for (size_t k = 0; k < t.n; k++)
         free(t.lines[k].left);
     free(t.lines);
     if (t.oom)
         b.oom = true;
-    return sb_finish(&b);
+    return orch_sbuf_finish(&b);
 }
 
 /* ---- web page -------------------------------------------------------------------- */
 
-static void sb_html(sbuf *b, const char *s)
+static void sb_html(orch_sbuf *b, const char *s)
 {
     for (const char *p = s ? s : ""; *p; p++) {
         switch (*p) {
         case '&':
-            sb_str(b, "&amp;");
+            orch_sbuf_str(b, "&amp;");
             break;
         case '<':
-            sb_str(b, "&lt;");
+            orch_sbuf_str(b, "&lt;");
             break;
         case '>':
-            sb_str(b, "&gt;");
+            orch_sbuf_str(b, "&gt;");
             break;
         case '"':
-            sb_str(b, "&quot;");
+            orch_sbuf_str(b, "&quot;");
             break;
         case '\'':
-            sb_str(b, "&#39;");
+            orch_sbuf_str(b, "&#39;");
             break;
         default:
-            sb_add(b, p, 1);
+            orch_sbuf_add(b, p, 1);
         }
     }
 }
@@ -949,58 +884,58 @@ static const char page_head[] =
 char *render_page(reg_cluster *const *clusters, size_t nclusters, const render_page_info *pi,
                   const render_ctx *c)
 {
-    sbuf b = {0};
-    sb_str(&b, page_head);
-    sb_str(&b, "<p>Node <b>");
+    orch_sbuf b = {0};
+    orch_sbuf_str(&b, page_head);
+    orch_sbuf_str(&b, "<p>Node <b>");
     sb_html(&b, pi->node);
-    sb_str(&b, "</b>");
+    orch_sbuf_str(&b, "</b>");
     if (str_nonempty(pi->version)) {
-        sb_str(&b, " (orch ");
+        orch_sbuf_str(&b, " (orch ");
         sb_html(&b, pi->version);
-        sb_str(&b, ")");
+        orch_sbuf_str(&b, ")");
     }
     if (pi->is_leader)
-        sb_fmt(&b, ": <span class=\"ok\">leader</span>, epoch %" PRIu64, pi->epoch);
+        orch_sbuf_fmt(&b, ": <span class=\"ok\">leader</span>, epoch %" PRIu64, pi->epoch);
     else if (str_nonempty(pi->leader)) {
-        sb_str(&b, ": follower; leader ");
+        orch_sbuf_str(&b, ": follower; leader ");
         sb_html(&b, pi->leader);
-        sb_fmt(&b, ", epoch %" PRIu64, pi->epoch);
+        orch_sbuf_fmt(&b, ", epoch %" PRIu64, pi->epoch);
     } else
-        sb_str(&b, ": <span class=\"bad\">no known leader</span>");
+        orch_sbuf_str(&b, ": <span class=\"bad\">no known leader</span>");
     if (pi->backend_ok)
-        sb_str(&b, ". Backend <span class=\"ok\">ok</span>.</p>\n");
+        orch_sbuf_str(&b, ". Backend <span class=\"ok\">ok</span>.</p>\n");
     else {
-        sb_str(&b, ". Backend <span class=\"bad\">unavailable");
+        orch_sbuf_str(&b, ". Backend <span class=\"bad\">unavailable");
         if (str_nonempty(pi->backend_error)) {
-            sb_str(&b, ": ");
+            orch_sbuf_str(&b, ": ");
             sb_html(&b, pi->backend_error);
         }
-        sb_str(&b, "</span>.</p>\n");
+        orch_sbuf_str(&b, "</span>.</p>\n");
     }
 
-    sb_fmt(&b, "<h2>Clusters (%zu)</h2>\n", nclusters);
+    orch_sbuf_fmt(&b, "<h2>Clusters (%zu)</h2>\n", nclusters);
     if (nclusters == 0)
-        sb_str(&b, "<p>No agent has reported yet.</p>\n");
+        orch_sbuf_str(&b, "<p>No agent has reported yet.</p>\n");
     for (size_t k = 0; k < nclusters; k++) {
         const reg_cluster *cl = clusters[k];
-        sb_str(&b, "<h3>");
+        orch_sbuf_str(&b, "<h3>");
         sb_html(&b, cl->name);
         if (str_nonempty(cl->alias)) {
-            sb_str(&b, " (");
+            orch_sbuf_str(&b, " (");
             sb_html(&b, cl->alias);
-            sb_str(&b, ")");
+            orch_sbuf_str(&b, ")");
         }
-        sb_fmt(&b, " &middot; %zu instance%s</h3>\n<pre>", cl->nmembers,
-               cl->nmembers == 1 ? "" : "s");
+        orch_sbuf_fmt(&b, " &middot; %zu instance%s</h3>\n<pre>", cl->nmembers,
+                      cl->nmembers == 1 ? "" : "s");
         char *tree = render_topology(cl, c);
         if (tree == NULL)
             b.oom = true;
         sb_html(&b, tree);
         free(tree);
-        sb_str(&b, "</pre>\n");
+        orch_sbuf_str(&b, "</pre>\n");
     }
 
-    sb_str(&b, "<h2>Problems</h2>\n");
+    orch_sbuf_str(&b, "<h2>Problems</h2>\n");
     size_t nproblems = 0;
     for (size_t k = 0; k < nclusters; k++) {
         const reg_cluster *cl = clusters[k];
@@ -1013,31 +948,31 @@ char *render_page(reg_cluster *const *clusters, size_t nclusters, const render_p
             }
             if (json_array_size(p) > 0) {
                 if (nproblems++ == 0)
-                    sb_str(&b, "<table><tr><th>Instance</th><th>Cluster</th><th>Agent</th>"
-                               "<th>Problems</th></tr>\n");
-                sb_str(&b, "<tr><td>");
+                    orch_sbuf_str(&b, "<table><tr><th>Instance</th><th>Cluster</th><th>Agent</th>"
+                                      "<th>Problems</th></tr>\n");
+                orch_sbuf_str(&b, "<tr><td>");
                 sb_html(&b, i->name);
-                sb_str(&b, "</td><td>");
+                orch_sbuf_str(&b, "</td><td>");
                 sb_html(&b, cl->name);
-                sb_str(&b, "</td><td>");
-                sb_str(&b, render_agent_state_name(i->report->state));
+                orch_sbuf_str(&b, "</td><td>");
+                orch_sbuf_str(&b, render_agent_state_name(i->report->state));
                 if (render_is_stale(i, c))
-                    sb_str(&b, " (stale)");
-                sb_str(&b, "</td><td>");
+                    orch_sbuf_str(&b, " (stale)");
+                orch_sbuf_str(&b, "</td><td>");
                 for (size_t q = 0; q < json_array_size(p); q++) {
                     if (q > 0)
-                        sb_str(&b, "<br>");
+                        orch_sbuf_str(&b, "<br>");
                     sb_html(&b, json_string_value(json_array_get(p, q)));
                 }
-                sb_str(&b, "</td></tr>\n");
+                orch_sbuf_str(&b, "</td></tr>\n");
             }
             json_decref(p);
         }
     }
     if (nproblems == 0)
-        sb_str(&b, "<p>None.</p>\n");
+        orch_sbuf_str(&b, "<p>None.</p>\n");
     else
-        sb_str(&b, "</table>\n");
-    sb_str(&b, "</body></html>\n");
-    return sb_finish(&b);
+        orch_sbuf_str(&b, "</table>\n");
+    orch_sbuf_str(&b, "</body></html>\n");
+    return orch_sbuf_finish(&b);
 }

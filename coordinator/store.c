@@ -19,6 +19,8 @@
  */
 #include "store.h"
 
+#include "sbuf.h"
+
 #include "clock.h"
 #include "log.h"
 
@@ -51,67 +53,18 @@
 
 /* ---- a growable SQL buffer ---------------------------------------------------- */
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static bool sb_reserve(sbuf *b, size_t extra)
-{
-    if (b->oom)
-        return false;
-    if (b->len + extra + 1 <= b->cap)
-        return true;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (p == NULL) {
-        b->oom = true;
-        return false;
-    }
-    b->p = p;
-    b->cap = cap;
-    return true;
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...) ORCH_PRINTF(2, 3);
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || !sb_reserve(b, (size_t)n))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
 /* Appends s (NULL: "") as a quoted SQL string literal. */
-static void sb_quote(sbuf *b, MYSQL *db, const char *s)
+static void sb_quote(orch_sbuf *b, MYSQL *db, const char *s)
 {
     if (s == NULL)
         s = "";
     size_t n = strlen(s);
-    if (!sb_reserve(b, 2 * n + 3))
+    if (!orch_sbuf_reserve(b, 2 * n + 3))
         return;
     b->p[b->len++] = '\'';
     b->len += mysql_real_escape_string(db, b->p + b->len, s, (unsigned long)n);
     b->p[b->len++] = '\'';
     b->p[b->len] = '\0';
-}
-
-static void sb_reset(sbuf *b)
-{
-    b->len = 0;
-    b->oom = false;
-    if (b->p != NULL)
-        b->p[0] = '\0';
 }
 
 /* ---- the pending map ---------------------------------------------------------- */
@@ -300,7 +253,7 @@ struct store {
     orch_ratelimit query_log; /* SQL errors: once a minute */
     bool published;
     uint64_t published_digest;
-    sbuf sql;
+    orch_sbuf sql;
 };
 
 static void timespec_at_mono(struct timespec *ts, int64_t mono_ms)
@@ -669,74 +622,75 @@ static int pend_cmp(const void *a, const void *b)
     return orch_key_compare(&x->key, &y->key);
 }
 
-static void sb_time(sbuf *b, int64_t wall_ms)
+static void sb_time(orch_sbuf *b, int64_t wall_ms)
 {
     if (wall_ms <= 0)
-        sb_printf(b, "NOW(6)");
+        orch_sbuf_fmt(b, "NOW(6)");
     else
-        sb_printf(b, "FROM_UNIXTIME(%lld.%03lld)", (long long)(wall_ms / 1000),
-                  (long long)(wall_ms % 1000));
+        orch_sbuf_fmt(b, "FROM_UNIXTIME(%lld.%03lld)", (long long)(wall_ms / 1000),
+                      (long long)(wall_ms % 1000));
 }
 
 static void sql_rows(store *s, pend **v, size_t n)
 {
-    sbuf *b = &s->sql;
-    sb_reset(b);
-    sb_printf(b, "INSERT INTO instance (hostname, port, cluster, master_host, master_port, state, "
-                 "read_only, server_id, version, data_center, promotion_rule, report, first_seen, "
-                 "last_seen, updated_at) VALUES ");
+    orch_sbuf *b = &s->sql;
+    orch_sbuf_reset(b);
+    orch_sbuf_fmt(b,
+                  "INSERT INTO instance (hostname, port, cluster, master_host, master_port, state, "
+                  "read_only, server_id, version, data_center, promotion_rule, report, first_seen, "
+                  "last_seen, updated_at) VALUES ");
     for (size_t i = 0; i < n; i++) {
         const store_instance_row *r = &v[i]->row;
         int64_t seen = v[i]->seen_ms > r->last_seen_wall_ms ? v[i]->seen_ms : r->last_seen_wall_ms;
-        sb_printf(b, "%s(", i ? "," : "");
+        orch_sbuf_fmt(b, "%s(", i ? "," : "");
         sb_quote(b, s->db, v[i]->key.host);
-        sb_printf(b, ",%u,", (unsigned)v[i]->key.port);
+        orch_sbuf_fmt(b, ",%u,", (unsigned)v[i]->key.port);
         sb_quote(b, s->db, r->cluster);
-        sb_printf(b, ",");
+        orch_sbuf_fmt(b, ",");
         sb_quote(b, s->db, r->master_host);
-        sb_printf(b, ",%u,", (unsigned)r->master_port);
+        orch_sbuf_fmt(b, ",%u,", (unsigned)r->master_port);
         sb_quote(b, s->db, r->state);
-        sb_printf(b, ",%d,%" PRIu32 ",", r->read_only ? 1 : 0, r->server_id);
+        orch_sbuf_fmt(b, ",%d,%" PRIu32 ",", r->read_only ? 1 : 0, r->server_id);
         sb_quote(b, s->db, r->version);
-        sb_printf(b, ",");
+        orch_sbuf_fmt(b, ",");
         sb_quote(b, s->db, r->data_center);
-        sb_printf(b, ",");
+        orch_sbuf_fmt(b, ",");
         sb_quote(b, s->db, r->promotion_rule);
-        sb_printf(b, ",");
+        orch_sbuf_fmt(b, ",");
         if (r->report_json != NULL)
             sb_quote(b, s->db, r->report_json);
         else
-            sb_printf(b, "NULL");
-        sb_printf(b, ",");
+            orch_sbuf_fmt(b, "NULL");
+        orch_sbuf_fmt(b, ",");
         sb_time(b, seen);
-        sb_printf(b, ",");
+        orch_sbuf_fmt(b, ",");
         sb_time(b, seen);
-        sb_printf(b, ",NOW(6))");
+        orch_sbuf_fmt(b, ",NOW(6))");
     }
-    sb_printf(b, " ON DUPLICATE KEY UPDATE cluster = VALUES(cluster), "
-                 "master_host = VALUES(master_host), master_port = VALUES(master_port), "
-                 "state = VALUES(state), read_only = VALUES(read_only), "
-                 "server_id = VALUES(server_id), version = VALUES(version), "
-                 "data_center = VALUES(data_center), promotion_rule = VALUES(promotion_rule), "
-                 "report = VALUES(report), last_seen = GREATEST(last_seen, VALUES(last_seen)), "
-                 "updated_at = VALUES(updated_at)");
+    orch_sbuf_fmt(b, " ON DUPLICATE KEY UPDATE cluster = VALUES(cluster), "
+                     "master_host = VALUES(master_host), master_port = VALUES(master_port), "
+                     "state = VALUES(state), read_only = VALUES(read_only), "
+                     "server_id = VALUES(server_id), version = VALUES(version), "
+                     "data_center = VALUES(data_center), promotion_rule = VALUES(promotion_rule), "
+                     "report = VALUES(report), last_seen = GREATEST(last_seen, VALUES(last_seen)), "
+                     "updated_at = VALUES(updated_at)");
 }
 
 /* Last-seen only: updates rows that exist, creates none. */
 static void sql_seen(store *s, pend **v, size_t n)
 {
-    sbuf *b = &s->sql;
-    sb_reset(b);
-    sb_printf(b, "UPDATE instance i JOIN (");
+    orch_sbuf *b = &s->sql;
+    orch_sbuf_reset(b);
+    orch_sbuf_fmt(b, "UPDATE instance i JOIN (");
     for (size_t i = 0; i < n; i++) {
-        sb_printf(b, "%sSELECT ", i ? " UNION ALL " : "");
+        orch_sbuf_fmt(b, "%sSELECT ", i ? " UNION ALL " : "");
         sb_quote(b, s->db, v[i]->key.host);
-        sb_printf(b, " AS h, %u AS p, ", (unsigned)v[i]->key.port);
+        orch_sbuf_fmt(b, " AS h, %u AS p, ", (unsigned)v[i]->key.port);
         sb_time(b, v[i]->seen_ms);
-        sb_printf(b, " AS ls");
+        orch_sbuf_fmt(b, " AS ls");
     }
-    sb_printf(b, ") v ON i.hostname = v.h AND i.port = v.p "
-                 "SET i.last_seen = GREATEST(i.last_seen, v.ls)");
+    orch_sbuf_fmt(b, ") v ON i.hostname = v.h AND i.port = v.p "
+                     "SET i.last_seen = GREATEST(i.last_seen, v.ls)");
 }
 
 static void run_ops(store *s);
@@ -1303,8 +1257,8 @@ orch_err store_submit_op(store *s, const store_op *op, store_done_fn done, void 
 /* Builds the op's statement into s->sql. */
 static void op_sql(store *s, const store_op *op)
 {
-    sbuf *b = &s->sql;
-    sb_reset(b);
+    orch_sbuf *b = &s->sql;
+    orch_sbuf_reset(b);
     const char *table =
         op->kind == STORE_OP_BEGIN_DOWNTIME || op->kind == STORE_OP_END_DOWNTIME ? "downtime"
         : op->kind == STORE_OP_BEGIN_MAINTENANCE || op->kind == STORE_OP_END_MAINTENANCE
@@ -1313,63 +1267,63 @@ static void op_sql(store *s, const store_op *op)
     switch (op->kind) {
     case STORE_OP_BEGIN_DOWNTIME:
     case STORE_OP_BEGIN_MAINTENANCE:
-        sb_printf(b,
-                  "INSERT INTO %s (hostname, port, begun_at, expires_at, owner, reason) VALUES (",
-                  table);
+        orch_sbuf_fmt(
+            b, "INSERT INTO %s (hostname, port, begun_at, expires_at, owner, reason) VALUES (",
+            table);
         sb_quote(b, s->db, op->key.host);
-        sb_printf(b, ", %u, NOW(6), NOW(6) + INTERVAL %lld MICROSECOND, ", (unsigned)op->key.port,
-                  (long long)op->duration_ms * 1000);
+        orch_sbuf_fmt(b, ", %u, NOW(6), NOW(6) + INTERVAL %lld MICROSECOND, ",
+                      (unsigned)op->key.port, (long long)op->duration_ms * 1000);
         sb_quote(b, s->db, op->owner);
-        sb_printf(b, ", ");
+        orch_sbuf_fmt(b, ", ");
         sb_quote(b, s->db, op->reason);
-        sb_printf(b, ") ON DUPLICATE KEY UPDATE begun_at = VALUES(begun_at), "
-                     "expires_at = VALUES(expires_at), owner = VALUES(owner), "
-                     "reason = VALUES(reason)");
+        orch_sbuf_fmt(b, ") ON DUPLICATE KEY UPDATE begun_at = VALUES(begun_at), "
+                         "expires_at = VALUES(expires_at), owner = VALUES(owner), "
+                         "reason = VALUES(reason)");
         break;
     case STORE_OP_END_DOWNTIME:
     case STORE_OP_END_MAINTENANCE:
     case STORE_OP_END_CANDIDATE:
         /* An expired row is removed too; no row at all is "nothing to end". */
-        sb_printf(b, "DELETE FROM %s WHERE hostname = ", table);
+        orch_sbuf_fmt(b, "DELETE FROM %s WHERE hostname = ", table);
         sb_quote(b, s->db, op->key.host);
-        sb_printf(b, " AND port = %u", (unsigned)op->key.port);
+        orch_sbuf_fmt(b, " AND port = %u", (unsigned)op->key.port);
         break;
     case STORE_OP_REGISTER_CANDIDATE:
-        sb_printf(b, "INSERT INTO candidate (hostname, port, promotion_rule, registered_at, "
-                     "expires_at) VALUES (");
+        orch_sbuf_fmt(b, "INSERT INTO candidate (hostname, port, promotion_rule, registered_at, "
+                         "expires_at) VALUES (");
         sb_quote(b, s->db, op->key.host);
-        sb_printf(b, ", %u, ", (unsigned)op->key.port);
+        orch_sbuf_fmt(b, ", %u, ", (unsigned)op->key.port);
         sb_quote(b, s->db, op->rule);
-        sb_printf(b,
-                  ", NOW(6), NOW(6) + INTERVAL %lld MICROSECOND) ON DUPLICATE KEY UPDATE "
-                  "promotion_rule = VALUES(promotion_rule), "
-                  "registered_at = VALUES(registered_at), expires_at = VALUES(expires_at)",
-                  (long long)op->duration_ms * 1000);
+        orch_sbuf_fmt(b,
+                      ", NOW(6), NOW(6) + INTERVAL %lld MICROSECOND) ON DUPLICATE KEY UPDATE "
+                      "promotion_rule = VALUES(promotion_rule), "
+                      "registered_at = VALUES(registered_at), expires_at = VALUES(expires_at)",
+                      (long long)op->duration_ms * 1000);
         break;
     case STORE_OP_SET_CLUSTER_ALIAS:
         if (op->alias == NULL || op->alias[0] == '\0') {
-            sb_printf(b, "DELETE FROM cluster_alias WHERE cluster = ");
+            orch_sbuf_fmt(b, "DELETE FROM cluster_alias WHERE cluster = ");
             sb_quote(b, s->db, op->cluster);
         } else {
             /* REPLACE also removes the row that held this alias for another cluster. */
-            sb_printf(b, "REPLACE INTO cluster_alias (cluster, alias, updated_at) VALUES (");
+            orch_sbuf_fmt(b, "REPLACE INTO cluster_alias (cluster, alias, updated_at) VALUES (");
             sb_quote(b, s->db, op->cluster);
-            sb_printf(b, ", ");
+            orch_sbuf_fmt(b, ", ");
             sb_quote(b, s->db, op->alias);
-            sb_printf(b, ", NOW(6))");
+            orch_sbuf_fmt(b, ", NOW(6))");
         }
         break;
     case STORE_OP_SET_GLOBAL_SETTING:
         if (op->value == NULL) {
-            sb_printf(b, "DELETE FROM global_settings WHERE name = ");
+            orch_sbuf_fmt(b, "DELETE FROM global_settings WHERE name = ");
             sb_quote(b, s->db, op->name);
         } else {
-            sb_printf(b, "INSERT INTO global_settings (name, value, updated_at) VALUES (");
+            orch_sbuf_fmt(b, "INSERT INTO global_settings (name, value, updated_at) VALUES (");
             sb_quote(b, s->db, op->name);
-            sb_printf(b, ", ");
+            orch_sbuf_fmt(b, ", ");
             sb_quote(b, s->db, op->value);
-            sb_printf(b, ", NOW(6)) ON DUPLICATE KEY UPDATE value = VALUES(value), "
-                         "updated_at = VALUES(updated_at)");
+            orch_sbuf_fmt(b, ", NOW(6)) ON DUPLICATE KEY UPDATE value = VALUES(value), "
+                             "updated_at = VALUES(updated_at)");
         }
         break;
     case STORE_OP__COUNT:
@@ -1681,7 +1635,7 @@ void store_stop(store *s)
     pmap_free(&s->pending);
     store_operator_state_free(s->snap_rows, s->snap_n, s->snap_aliases, s->snap_na);
     settings_free(s->settings, s->nsettings);
-    free(s->sql.p);
+    orch_sbuf_fini(&s->sql);
     free(s->host);
     free(s->socket);
     free(s->user);
