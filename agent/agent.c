@@ -27,6 +27,7 @@
 #include <arpa/inet.h>
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -106,6 +107,15 @@ struct agent {
 
     /* Probe thread only. */
     bool fence_applied;
+    uint64_t watched_generation;
+
+    /* The probe connection's socket, dup'd and handed to the loop (under mu):
+     * the loop watches it for the server closing it (EV_CLOSED) and probes at
+     * once, so a crashed server is reported DOWN in milliseconds rather than at
+     * the next probe. watch_fd_new is -1 for "stop watching", -2 for "no change". */
+    int watch_fd_new;
+    int watch_fd; /* loop thread: the fd being watched, -1 none */
+    struct event *ev_watch, *ev_watch_change;
 
     orch_db_conf dbconf;        /* strings owned by cfg (not reloadable) */
     cmd_credentials cred;       /* likewise */
@@ -508,7 +518,25 @@ static void *probe_main(void *arg)
             snprintf(res.error, sizeof(res.error), "probe failed: out of memory");
         }
 
+        int fd;
+        uint64_t gen;
+        orch_probe_connection(p, &fd, &gen);
+        int handoff = -2;
+        if (fd < 0 && a->watched_generation != 0) {
+            handoff = -1; /* disconnected: stop watching */
+            a->watched_generation = 0;
+        } else if (fd >= 0 && gen != a->watched_generation) {
+            handoff = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+            a->watched_generation = handoff >= 0 ? gen : 0;
+        }
+
         pthread_mutex_lock(&a->mu);
+        if (handoff != -2) {
+            if (a->watch_fd_new >= 0)
+                close(a->watch_fd_new); /* the loop never took it */
+            a->watch_fd_new = handoff;
+            event_active(a->ev_watch_change, EV_READ, 0);
+        }
         orch_probe_result_fini(&a->latest);
         a->latest = res;
         a->have_latest = true;
@@ -932,6 +960,49 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     maybe_publish(arg, false);
 }
 
+static void unwatch(agent *a)
+{
+    if (a->ev_watch != NULL) {
+        event_free(a->ev_watch);
+        a->ev_watch = NULL;
+    }
+    if (a->watch_fd >= 0) {
+        close(a->watch_fd);
+        a->watch_fd = -1;
+    }
+}
+
+/* The server closed the probe connection: it died or restarted. Probe now. */
+static void on_conn_closed(evutil_socket_t fd, short what, void *arg)
+{
+    agent *a = arg;
+    orch_debug(NULL, "the local server closed the probe connection: probing now");
+    unwatch(a);
+    pthread_mutex_lock(&a->mu);
+    a->probe_now = true;
+    pthread_cond_signal(&a->probe_cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* The probe thread handed over a new connection to watch (or none). */
+static void on_watch_change(evutil_socket_t fd, short what, void *arg)
+{
+    agent *a = arg;
+    pthread_mutex_lock(&a->mu);
+    int nfd = a->watch_fd_new;
+    a->watch_fd_new = -2;
+    pthread_mutex_unlock(&a->mu);
+    if (nfd == -2)
+        return;
+    unwatch(a);
+    if (nfd < 0)
+        return;
+    a->watch_fd = nfd;
+    a->ev_watch = event_new(a->base, nfd, EV_CLOSED | EV_PERSIST, on_conn_closed, a);
+    if (a->ev_watch == NULL || event_add(a->ev_watch, NULL) != 0)
+        unwatch(a); /* no early-close support: the probe interval still applies */
+}
+
 /* Dials every configured coordinator not dialed yet; closes the ones removed. */
 static void sync_dialers(agent *a)
 {
@@ -1034,6 +1105,8 @@ agent *agent_new(const char *config_path, agent_config *cfg, const orch_hmac_key
     a->key = *key;
     a->config_path = strdup(config_path);
     a->last_state = ORCH__PROBE_STATE__PROBE_UNKNOWN;
+    a->watch_fd = -1;
+    a->watch_fd_new = -2;
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->fence_mu, NULL);
     pthread_mutex_init(&a->reject_log_mu, NULL);
@@ -1100,11 +1173,12 @@ agent *agent_new(const char *config_path, agent_config *cfg, const orch_hmac_key
     struct timeval tick = {.tv_sec = 0, .tv_usec = TICK_MS * 1000};
     a->ev_tick = event_new(a->base, -1, EV_PERSIST, on_tick, a);
     a->ev_probe_done = event_new(a->base, -1, 0, on_probe_done, a);
+    a->ev_watch_change = event_new(a->base, -1, 0, on_watch_change, a);
     a->ev_hup = evsignal_new(a->base, SIGHUP, on_hup, a);
     a->ev_term = evsignal_new(a->base, SIGTERM, on_stop, a);
     a->ev_int = evsignal_new(a->base, SIGINT, on_stop, a);
-    if (!a->ev_tick || !a->ev_probe_done || !a->ev_hup || !a->ev_term || !a->ev_int ||
-        event_add(a->ev_tick, &tick) != 0 || event_add(a->ev_hup, NULL) != 0 ||
+    if (!a->ev_tick || !a->ev_probe_done || !a->ev_watch_change || !a->ev_hup || !a->ev_term ||
+        !a->ev_int || event_add(a->ev_tick, &tick) != 0 || event_add(a->ev_hup, NULL) != 0 ||
         event_add(a->ev_term, NULL) != 0 || event_add(a->ev_int, NULL) != 0) {
         orch_fail(msg, msglen, ORCH_ERR_NOMEM, "cannot set up events");
         goto fail;
@@ -1178,6 +1252,11 @@ void agent_free(agent *a)
         event_free(a->ev_tick);
     if (a->ev_probe_done)
         event_free(a->ev_probe_done);
+    unwatch(a);
+    if (a->watch_fd_new >= 0)
+        close(a->watch_fd_new);
+    if (a->ev_watch_change)
+        event_free(a->ev_watch_change);
     if (a->ev_hup)
         event_free(a->ev_hup);
     if (a->ev_term)

@@ -22,7 +22,14 @@ struct orch_probe {
     bool have_version;
     char **grant_problems; /* checked at connect */
     size_t ngrant_problems;
+    uint64_t generation; /* bumped at every connect */
 };
+
+void orch_probe_connection(const orch_probe *p, int *fd, uint64_t *generation)
+{
+    *fd = p->db != NULL ? (int)mysql_get_socket(p->db) : -1;
+    *generation = p->generation;
+}
 
 static char *dup_or_null(const char *s)
 {
@@ -195,6 +202,7 @@ static orch_err connect_probe(orch_probe *p, orch_probe_result *out)
         snprintf(out->error, sizeof(out->error), "%s", msg);
         return ORCH_ERR_MYSQL;
     }
+    p->generation++;
     char version[128] = "", comment[256] = "";
     if (orch_db_query_value(p->db, "SELECT @@version", version, sizeof(version), NULL, &failure,
                             msg, sizeof(msg)) != ORCH_OK ||

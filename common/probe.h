@@ -51,6 +51,13 @@ void orch_probe_free(orch_probe *p);
  */
 orch_err orch_probe_run(orch_probe *p, orch_probe_result *out) ORCH_MUST_CHECK;
 
+/*
+ * The kept connection: *fd its socket (-1 when not connected) and *generation
+ * a number that changes at every (re)connect. Lets the agent watch the socket
+ * for the server closing it (a crash) between probes. Same thread as run.
+ */
+void orch_probe_connection(const orch_probe *p, int *fd, uint64_t *generation);
+
 /* Frees what a result owns and zeroes it. Safe on NULL and twice. */
 void orch_probe_result_fini(orch_probe_result *r);
 
