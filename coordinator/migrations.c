@@ -97,8 +97,83 @@ static const char *const m1[] = {
     NULL,
 };
 
+/* 2: recoveries, their steps and lock, failure detections, pending fences. */
+static const char *const m2[] = {
+    /* One row per recovery (orchestrator's audit-recovery). state: running,
+     * succeeded, failed, refused, interrupted (its leader died; taken over). */
+    "CREATE TABLE IF NOT EXISTS recovery ("
+    " uid VARCHAR(64) NOT NULL PRIMARY KEY,"
+    " cluster VARCHAR(300) NOT NULL,"
+    " cluster_alias VARCHAR(255) NOT NULL DEFAULT '',"
+    " failed_host VARCHAR(255) NOT NULL,"
+    " failed_port SMALLINT UNSIGNED NOT NULL,"
+    " analysis VARCHAR(64) NOT NULL,"
+    " description TEXT NULL,"
+    " state VARCHAR(16) NOT NULL,"
+    " successor_host VARCHAR(255) NOT NULL DEFAULT '',"
+    " successor_port SMALLINT UNSIGNED NOT NULL DEFAULT 0,"
+    " lost_replicas TEXT NULL,"
+    " participating_replicas TEXT NULL,"
+    " node VARCHAR(255) NOT NULL,"
+    " epoch BIGINT UNSIGNED NOT NULL,"
+    " started_at DATETIME(6) NOT NULL,"
+    " ended_at DATETIME(6) NULL,"
+    " is_successful TINYINT(1) NOT NULL DEFAULT 0,"
+    " acknowledged TINYINT(1) NOT NULL DEFAULT 0,"
+    " acknowledged_at DATETIME(6) NULL,"
+    " acknowledged_by VARCHAR(255) NOT NULL DEFAULT '',"
+    " acknowledged_comment TEXT NULL,"
+    " KEY cluster_idx (cluster, started_at),"
+    " KEY started_idx (started_at)"
+    ")" TABLE_OPTS,
+    /* Each step, written before the recovery moves on (audit-recovery-steps). */
+    "CREATE TABLE IF NOT EXISTS recovery_step ("
+    " uid VARCHAR(64) NOT NULL,"
+    " seq INT UNSIGNED NOT NULL,"
+    " at DATETIME(6) NOT NULL,"
+    " step VARCHAR(64) NOT NULL,"
+    " message TEXT NULL,"
+    " PRIMARY KEY (uid, seq)"
+    ")" TABLE_OPTS,
+    /* One active recovery per cluster; a lock of a lower epoch belonged to a
+     * deposed leader and is taken over. */
+    "CREATE TABLE IF NOT EXISTS recovery_lock ("
+    " cluster VARCHAR(300) NOT NULL PRIMARY KEY,"
+    " uid VARCHAR(64) NOT NULL,"
+    " node VARCHAR(255) NOT NULL,"
+    " epoch BIGINT UNSIGNED NOT NULL,"
+    " acquired_at DATETIME(6) NOT NULL"
+    ")" TABLE_OPTS,
+    /* Every detection the leader acted on or decided not to (audit-failure-detection). */
+    "CREATE TABLE IF NOT EXISTS failure_detection ("
+    " id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+    " detected_at DATETIME(6) NOT NULL,"
+    " cluster VARCHAR(300) NOT NULL DEFAULT '',"
+    " hostname VARCHAR(255) NOT NULL,"
+    " port SMALLINT UNSIGNED NOT NULL,"
+    " analysis VARCHAR(64) NOT NULL,"
+    " description TEXT NULL,"
+    " node VARCHAR(255) NOT NULL,"
+    " epoch BIGINT UNSIGNED NOT NULL,"
+    " recovery_uid VARCHAR(64) NOT NULL DEFAULT '',"
+    " KEY detected_idx (detected_at)"
+    ")" TABLE_OPTS,
+    /* An old master whose agent could not be told to fence itself: every
+     * leader sends the fence the moment that agent reports again. */
+    "CREATE TABLE IF NOT EXISTS pending_fence ("
+    " hostname VARCHAR(255) NOT NULL,"
+    " port SMALLINT UNSIGNED NOT NULL,"
+    " recovery_uid VARCHAR(64) NOT NULL,"
+    " epoch BIGINT UNSIGNED NOT NULL,"
+    " recorded_at DATETIME(6) NOT NULL,"
+    " PRIMARY KEY (hostname, port)"
+    ")" TABLE_OPTS,
+    NULL,
+};
+
 const store_migration store_migrations[] = {
     {1, "leader lease, nodes, instances, operator state", m1},
+    {2, "recoveries, steps, recovery lock, failure detections, pending fences", m2},
 };
 
 const size_t store_nmigrations = sizeof(store_migrations) / sizeof(store_migrations[0]);

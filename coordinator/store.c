@@ -21,6 +21,8 @@
 
 #include "sbuf.h"
 
+#include <jansson.h>
+
 #include "clock.h"
 #include "log.h"
 
@@ -178,6 +180,14 @@ typedef struct op_item {
     void *arg;
     orch_err result;
     char message[300];
+    /* A batch (store_submit_batch) instead of an op: statements run in one
+     * transaction; rows of the last one, when it returns any, go to rows_done. */
+    char **stmts;
+    size_t nstmts;
+    const char *what;
+    store_rows_fn rows_done;
+    json_t *rows;
+    uint64_t affected;
 } op_item;
 
 static void op_item_free(op_item *it)
@@ -191,6 +201,10 @@ static void op_item_free(op_item *it)
     free(it->alias);
     free(it->name);
     free(it->value);
+    for (size_t i = 0; i < it->nstmts; i++)
+        free(it->stmts[i]);
+    free(it->stmts);
+    json_decref(it->rows);
     free(it);
 }
 
@@ -1210,6 +1224,65 @@ static bool dup_field(const char *src, char **dst)
     return *dst != NULL;
 }
 
+orch_err store_submit_batch(store *s, const char *what, char **stmts, size_t n, store_rows_fn done,
+                            void *arg, char *msg, size_t msglen)
+{
+    if (s == NULL || stmts == NULL || n == 0) {
+        for (size_t i = 0; stmts != NULL && i < n; i++)
+            free(stmts[i]);
+        free(stmts);
+        return orch_fail(msg, msglen, ORCH_ERR_INVAL, "empty batch");
+    }
+    op_item *it = calloc(1, sizeof(*it));
+    if (it == NULL) {
+        for (size_t i = 0; i < n; i++)
+            free(stmts[i]);
+        free(stmts);
+        return orch_fail(msg, msglen, ORCH_ERR_NOMEM, "out of memory");
+    }
+    it->stmts = stmts;
+    it->nstmts = n;
+    it->what = what;
+    it->rows_done = done;
+    it->arg = arg;
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        op_item_free(it);
+        return orch_fail(msg, msglen, ORCH_ERR_CLOSED, "the store is stopping");
+    }
+    if (s->ops_tail != NULL)
+        s->ops_tail->next = it;
+    else
+        s->ops_head = it;
+    s->ops_tail = it;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return ORCH_OK;
+}
+
+void store_sql_string(orch_sbuf *b, const char *s)
+{
+    static const char digits[] = "0123456789abcdef";
+    if (s == NULL) {
+        orch_sbuf_str(b, "NULL");
+        return;
+    }
+    if (*s == '\0') {
+        orch_sbuf_str(b, "''");
+        return;
+    }
+    size_t n = strlen(s);
+    if (!orch_sbuf_reserve(b, 2 * n + 32))
+        return;
+    orch_sbuf_str(b, "CONVERT(X'");
+    for (size_t i = 0; i < n; i++) {
+        char hex[2] = {digits[(unsigned char)s[i] >> 4], digits[(unsigned char)s[i] & 15]};
+        orch_sbuf_add(b, hex, 2);
+    }
+    orch_sbuf_str(b, "' USING utf8mb4)");
+}
+
 orch_err store_submit_op(store *s, const store_op *op, store_done_fn done, void *arg, char *msg,
                          size_t msglen)
 {
@@ -1331,9 +1404,72 @@ static void op_sql(store *s, const store_op *op)
     }
 }
 
+/* Converts a result set to a JSON array of objects (column name -> string or null). */
+static json_t *rows_json(MYSQL_RES *res)
+{
+    json_t *arr = json_array();
+    unsigned nf = mysql_num_fields(res);
+    MYSQL_FIELD *f = mysql_fetch_fields(res);
+    MYSQL_ROW row;
+    while (arr != NULL && (row = mysql_fetch_row(res)) != NULL) {
+        unsigned long *len = mysql_fetch_lengths(res);
+        json_t *o = json_object();
+        for (unsigned i = 0; o != NULL && i < nf; i++)
+            json_object_set_new(o, f[i].name,
+                                row[i] ? json_stringn_nocheck(row[i], len[i]) : json_null());
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+/* Runs a batch in one transaction; any failure rolls it back. */
+static void run_batch(store *s, op_item *it)
+{
+    bool force = orch_mono_ms() - s->last_connect_ms >= OP_RECONNECT_MIN_MS;
+    if (!ensure_db(s, force)) {
+        it->result = ORCH_ERR_MYSQL;
+        pthread_mutex_lock(&s->mu);
+        snprintf(it->message, sizeof(it->message), "%s: backend unavailable (%s)", it->what,
+                 s->st.last_error);
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    bool ok = run_sql(s, "START TRANSACTION", it->what, NULL);
+    for (size_t i = 0; ok && i < it->nstmts; i++) {
+        MYSQL_RES *res = NULL;
+        bool last = i + 1 == it->nstmts;
+        ok = run_sql(s, it->stmts[i], it->what, last ? &res : NULL);
+        if (ok && last) {
+            it->affected = res ? 0 : (uint64_t)mysql_affected_rows(s->db);
+            if (res != NULL) {
+                it->rows = rows_json(res);
+                mysql_free_result(res);
+            }
+        }
+    }
+    if (ok)
+        ok = run_sql(s, "COMMIT", it->what, NULL);
+    if (!ok) {
+        /* a failed ROLLBACK means a dead connection, which rolls back anyway */
+        if (s->db != NULL && orch_db_exec(s->db, "ROLLBACK", NULL, NULL, 0) != ORCH_OK)
+            orch_debug(it->what, "ROLLBACK failed; the connection will be reopened");
+        it->result = ORCH_ERR_MYSQL;
+        pthread_mutex_lock(&s->mu);
+        snprintf(it->message, sizeof(it->message), "%s: %s", it->what, s->st.last_error);
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    it->result = ORCH_OK;
+    snprintf(it->message, sizeof(it->message), "%s: done", it->what);
+}
+
 static void run_op(store *s, op_item *it)
 {
     char object[ORCH_KEY_STRLEN];
+    if (it->stmts != NULL) {
+        run_batch(s, it);
+        return;
+    }
     const store_op *op = &it->op;
     const char *what = store_op_kind_name(op->kind);
     if (op_needs_key(op->kind))
@@ -1428,8 +1564,12 @@ static void deliver_done(store *s)
     pthread_mutex_unlock(&s->mu);
     while (it != NULL) {
         op_item *next = it->next;
-        if (it->done != NULL)
+        if (it->rows_done != NULL) {
+            it->rows_done(it->result, it->message, it->rows, it->affected, it->arg);
+            it->rows = NULL; /* handed over */
+        } else if (it->done != NULL) {
             it->done(it->result, it->message, it->arg);
+        }
         op_item_free(it);
         it = next;
     }
@@ -1615,7 +1755,7 @@ void store_stop(store *s)
         it->next = NULL;
         it->result = ORCH_ERR_CLOSED;
         snprintf(it->message, sizeof(it->message), "%s: the store stopped first",
-                 store_op_kind_name(it->op.kind));
+                 it->stmts ? it->what : store_op_kind_name(it->op.kind));
         if (s->done_tail != NULL)
             s->done_tail->next = it;
         else

@@ -36,6 +36,9 @@
 #include "err.h"
 #include "key.h"
 #include "registry.h"
+#include "sbuf.h"
+
+#include <jansson.h>
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -219,6 +222,26 @@ void store_operator_state_free(reg_operator_row *rows, size_t n, reg_alias_row *
 /* A global setting from the newest operator snapshot, copied into buf; false if
  * unset. Any thread. */
 bool store_get_setting(store *s, const char *name, char *buf, size_t buflen);
+
+/*
+ * A batch: statements run in order in one transaction on the store thread (a
+ * failure rolls everything back), for recovery locks and audit records and for
+ * reads the API serves from the backend. Takes ownership of stmts (a malloc'd
+ * array of malloc'd statements) in every case. done runs on the loop thread
+ * with the rows of the last statement when it returned a result set (a JSON
+ * array of objects, column -> string or null; the callee owns it; NULL
+ * otherwise) or the rows it affected. Statements embed strings only through
+ * store_sql_string(), which cannot be escaped from. Any thread.
+ */
+typedef void (*store_rows_fn)(orch_err result, const char *message, json_t *rows, uint64_t affected,
+                              void *arg);
+
+orch_err store_submit_batch(store *s, const char *what, char **stmts, size_t n, store_rows_fn done,
+                            void *arg, char *msg, size_t msglen) ORCH_MUST_CHECK;
+
+/* Appends s as an SQL string literal that no content can escape from (a hex
+ * literal converted to utf8mb4); NULL appends NULL. */
+void store_sql_string(orch_sbuf *b, const char *s);
 
 /* ---- status ------------------------------------------------------------------------ */
 
