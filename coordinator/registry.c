@@ -581,6 +581,31 @@ nomem:
     return REG_INVALID;
 }
 
+/*
+ * A server that does not answer (DOWN, UNRESPONSIVE, ...) is reported without
+ * status or channels: its agent cannot read them. Its place in the topology and
+ * its last known status must survive that report, or a dead intermediate master
+ * would top a cluster of its own and be judged a dead master, and a dead
+ * replica would leave its cluster. So a report without them inherits the
+ * previous report's (moved, not copied: both came from the unpacker's
+ * allocator). The API shows them with IsLastCheckValid false.
+ */
+static void carry_last_known(Orch__InstanceReport *old, Orch__InstanceReport *rep)
+{
+    if (old == NULL || rep->state == ORCH__PROBE_STATE__PROBE_UP)
+        return;
+    if (rep->n_channels == 0 && old->n_channels > 0) {
+        rep->channels = old->channels;
+        rep->n_channels = old->n_channels;
+        old->channels = NULL;
+        old->n_channels = 0;
+    }
+    if (rep->server == NULL && old->server != NULL) {
+        rep->server = old->server;
+        old->server = NULL;
+    }
+}
+
 reg_verdict registry_apply(registry *r, Orch__InstanceReport *rep, int64_t now_ms,
                            int64_t now_wall_ms, int64_t boot_grace_ms, reg_instance **out,
                            char *msg, size_t msglen)
@@ -627,6 +652,8 @@ reg_verdict registry_apply(registry *r, Orch__InstanceReport *rep, int64_t now_m
         orch_fail(msg, msglen, ORCH_ERR_INVAL, "report from %s: bad boot id", name);
         goto invalid;
     }
+
+    carry_last_known(in->pub.report, rep);
 
     /*
      * The fast path: same shape, same alias list: a fingerprint, a few string

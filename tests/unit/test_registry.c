@@ -37,6 +37,7 @@ typedef struct rs {
     uint64_t pos;        /* a counter: binlog and exec positions */
     bool io_stopped;     /* IO thread not running (a shape change) */
     int promo;           /* 0 absent, else promotion rule + 1 */
+    bool down;           /* the agent says DOWN: no status, no channels (as agents send) */
 } rs;
 
 static uint64_t auto_seq;
@@ -62,19 +63,19 @@ static Orch__InstanceReport *build(const rs *s)
     r.sent_at_ms = s->sent ? s->sent : 1000 + (int64_t)r.seq;
     r.host = (char *)s->host;
     r.port = s->port ? s->port : 3306;
-    r.state = ORCH__PROBE_STATE__PROBE_UP;
+    r.state = s->down ? ORCH__PROBE_STATE__PROBE_DOWN : ORCH__PROBE_STATE__PROBE_UP;
     if (s->promo > 0) {
         r.has_promotion_rule = true;
         r.promotion_rule = (Orch__PromotionRule)(s->promo - 1);
     }
-    if (!s->no_server) {
+    if (!s->no_server && !s->down) {
         srv.has_read_only = true;
         srv.read_only = !s->rw;
         srv.has_binlog_pos = true;
         srv.binlog_pos = s->pos;
         r.server = &srv;
     }
-    for (int i = 0; i < 2 && masters[i] != NULL; i++) {
+    for (int i = 0; i < 2 && masters[i] != NULL && !s->down; i++) {
         snprintf(mh[i], sizeof(mh[i]), "%s", masters[i]);
         char *colon = strrchr(mh[i], ':');
         if (colon != NULL) {
@@ -378,6 +379,41 @@ static void test_replica_moves(void **state)
     assert_false(db4->master_unresolved);
     assert_int_equal(db4->depth, 2);
     assert_string_equal(db4->cluster->name, "db2:3306");
+    registry_free(r);
+}
+
+/*
+ * A server that stops answering is reported without status or channels; the
+ * registry keeps its last known ones, so a dead intermediate master stays where
+ * it was (and is judged as one), and a dead replica stays in its cluster.
+ */
+static void test_down_keeps_last_known(void **state)
+{
+    (void)state;
+    registry *r = registry_new(now_ms);
+    put(r, .host = "db1", .rw = true);
+    put(r, .host = "db2", .master = "db1:3306");
+    put(r, .host = "db3", .master = "db2:3306");
+    put(r, .host = "db4", .master = "db1:3306");
+    static const char *const clusters[] = {"db1:3306: db1:3306 db2:3306 db4:3306 db3:3306", NULL};
+    static const char *const inst[] = {
+        "db1:3306 m=- d=0 c=db1:3306", "db2:3306 m=db1:3306 d=1 c=db1:3306",
+        "db3:3306 m=db2:3306 d=2 c=db1:3306", "db4:3306 m=db1:3306 d=1 c=db1:3306", NULL};
+    check_topology(r, "before", clusters, inst);
+    reg_instance *db2 = put(r, .host = "db2", .down = true);
+    reg_instance *db4 = put(r, .host = "db4", .down = true);
+    check_topology(r, "intermediate master and a replica down", clusters, inst);
+    assert_int_equal(db2->report->state, ORCH__PROBE_STATE__PROBE_DOWN);
+    assert_non_null(db2->report->server); /* last known status */
+    assert_true(db2->report->server->read_only);
+    assert_int_equal(db4->report->n_channels, 1);
+    /* still down: carried again from report to report */
+    put(r, .host = "db2", .down = true);
+    check_topology(r, "still down", clusters, inst);
+    /* back up, moved below db4: the new report rules */
+    put(r, .host = "db2", .master = "db4:3306");
+    registry_refresh(r);
+    assert_string_equal(get(r, "db2:3306")->master->name, "db4:3306");
     registry_free(r);
 }
 
@@ -791,6 +827,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_topologies),
         cmocka_unit_test(test_replica_moves),
+        cmocka_unit_test(test_down_keeps_last_known),
         cmocka_unit_test(test_alias_list_changes),
         cmocka_unit_test(test_cluster_by_hint),
         cmocka_unit_test(test_freshness_and_invalid),
