@@ -53,6 +53,17 @@ typedef struct coord_config {
     int64_t stale_after_ms; /* an agent silent this long is stale (unknown) */
     int64_t warmup_ms;      /* after start / becoming leader: judge nobody unheard */
 
+    /* Recovery */
+    orch_strlist recover_clusters; /* clusters recovered automatically ("*": all) */
+    int64_t recovery_block_seconds;
+    int64_t command_timeout_ms;
+    int64_t direct_check_timeout_ms;
+    int64_t wait_gtid_timeout_ms;
+    int64_t hook_timeout_ms;
+    int64_t lost_downtime_seconds;
+    int64_t reasonable_lag_seconds;
+    orch_strlist on_failure_detection, pre_failover, post_failover, post_unsuccessful_failover;
+
     char *tls_ca, *tls_cert, *tls_key; /* report listener (tls+tcp://) and command dialing */
     char *tls_server_name_suffix;      /* commands: agent certificate names */
 

@@ -3,12 +3,15 @@
 
 #include "api.h"
 #include "clock.h"
+#include "commander.h"
 #include "daemon.h"
 #include "election.h"
+#include "hooks.h"
 #include "intake.h"
 #include "log.h"
 #include "metrics.h"
 #include "pbjson.h"
+#include "recovery.h"
 #include "registry.h"
 #include "render.h"
 #include "store.h"
@@ -22,7 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REFRESH_MS 100
+#define REFRESH_MS  100
+#define ANALYSIS_MS 500 /* the analysis beat; report shape changes also trigger it */
 
 struct coordinator {
     char *config_path;
@@ -36,6 +40,10 @@ struct coordinator {
     api *http;
     election *el;
     store *st;
+    commander *cmd;
+    hooks *hk;
+    recovery_mgr *rec;
+    int64_t next_analysis_ms;
     nng_tls_config *tls_server;
 
     bool was_leader;
@@ -262,6 +270,7 @@ static void leadership(coordinator *c, int64_t now)
     if (leader == c->was_leader)
         return;
     c->was_leader = leader;
+    recovery_leadership(c->rec, leader);
     if (leader) {
         /* A new leader writes everything it knows once, then what changes. */
         size_t n;
@@ -294,6 +303,50 @@ static void on_refresh(evutil_socket_t fd, short what, void *arg)
     leadership(c, now);
     if (c->was_leader)
         write_behind(c, now);
+    if (now >= c->next_analysis_ms) {
+        c->next_analysis_ms = now + ANALYSIS_MS;
+        recovery_tick(c->rec, now);
+    }
+}
+
+/* Intake: a report whose shape changed (a server died, a thread stopped) is
+ * analysed at once rather than at the next beat. */
+static void on_accepted(void *arg, reg_instance *inst)
+{
+    coordinator *c = arg;
+    if (inst->shape_changed_ms == inst->last_seen_ms)
+        recovery_poke(c->rec);
+}
+
+/* Commander: nothing is sent for an epoch this node does not lead. */
+static bool command_gate(void *arg, uint64_t epoch)
+{
+    coordinator *c = arg;
+    int64_t now = orch_mono_ms();
+    return election_is_leader(c->el, now) && election_leader_epoch(c->el, now) == epoch;
+}
+
+static recovery_conf recovery_conf_of(const coord_config *cfg)
+{
+    recovery_conf rc = {
+        .node = cfg->node,
+        .recover_clusters = &cfg->recover_clusters,
+        .block_seconds = cfg->recovery_block_seconds,
+        .command_timeout_ms = cfg->command_timeout_ms,
+        .direct_check_timeout_ms = cfg->direct_check_timeout_ms,
+        .wait_gtid_timeout_ms = cfg->wait_gtid_timeout_ms,
+        .hook_timeout_ms = cfg->hook_timeout_ms,
+        .lost_downtime_s = cfg->lost_downtime_seconds,
+        .on_failure_detection = &cfg->on_failure_detection,
+        .pre_failover = &cfg->pre_failover,
+        .post_failover = &cfg->post_failover,
+        .post_unsuccessful_failover = &cfg->post_unsuccessful_failover,
+    };
+    analysis_config_init(&rc.analysis);
+    rc.analysis.stale_after_ms = cfg->stale_after_ms;
+    rc.analysis.warmup_ms = cfg->warmup_ms;
+    rc.analysis.reasonable_lag_s = cfg->reasonable_lag_seconds;
+    return rc;
 }
 
 static void on_notify(evutil_socket_t fd, short what, void *arg)
@@ -325,6 +378,8 @@ static void on_hup(evutil_socket_t fd, short what, void *arg)
     orch_config_errors_log(&errs);
     orch_config_errors_fini(&errs);
     orch_daemon_apply_reload(&coord_config_table, &c->cfg, &fresh, c->config_path);
+    recovery_conf rc = recovery_conf_of(&c->cfg);
+    recovery_set_conf(c->rec, &rc);
     orch_log_set_level((orch_log_level)c->cfg.log_level);
     store_set_intervals(c->st, c->cfg.write_interval_ms, c->cfg.operator_refresh_ms);
     api_auth auth = {.mode = (coord_auth_mode)c->cfg.auth_mode,
@@ -436,6 +491,33 @@ coordinator *coordinator_new(const char *config_path, coord_config *cfg, char *m
     if ((c->el = election_start(&ec, notify_from_election, c, msg, msglen)) == NULL)
         goto fail;
 
+    commander_conf cc = {.node = c->cfg.node,
+                         .fleet_secret = c->cfg.fleet_secret,
+                         .fleet_secret_len = c->cfg.fleet_secret ? strlen(c->cfg.fleet_secret) : 0,
+                         .insecure = c->cfg.fleet_secret == NULL,
+                         .tls_ca = c->cfg.tls_ca,
+                         .tls_cert = c->cfg.tls_cert,
+                         .tls_key = c->cfg.tls_key,
+                         .tls_server_name_suffix = c->cfg.tls_server_name_suffix,
+                         .gate = command_gate,
+                         .gate_arg = c,
+                         .default_timeout_ms = c->cfg.command_timeout_ms,
+                         .metrics = c->m};
+    if ((c->cmd = commander_start(&cc, c->base, msg, msglen)) == NULL)
+        goto fail;
+    if ((c->hk = hooks_start(c->base, msg, msglen)) == NULL)
+        goto fail;
+    recovery_deps rd = {.base = c->base,
+                        .reg = c->reg,
+                        .st = c->st,
+                        .el = c->el,
+                        .cmd = c->cmd,
+                        .hk = c->hk,
+                        .m = c->m};
+    recovery_conf rc = recovery_conf_of(&c->cfg);
+    if ((c->rec = recovery_new(&rd, &rc, msg, msglen)) == NULL)
+        goto fail;
+
     if (c->cfg.tls_ca != NULL) {
         orch_tls_files files = {
             .ca = c->cfg.tls_ca, .cert = c->cfg.tls_cert, .key = c->cfg.tls_key};
@@ -447,7 +529,9 @@ coordinator *coordinator_new(const char *config_path, coord_config *cfg, char *m
                       .recv_buffer = (int)c->cfg.report_recv_buffer,
                       .fleet_secret = c->cfg.fleet_secret,
                       .boot_grace_ms = 10000,
-                      .reg = c->reg};
+                      .reg = c->reg,
+                      .accepted = on_accepted,
+                      .arg = c};
     if ((c->in = intake_start(c->base, &ic, msg, msglen)) == NULL)
         goto fail;
     api_deps deps = {.reg = c->reg,
@@ -493,10 +577,13 @@ void coordinator_free(coordinator *c)
     if (c == NULL)
         return;
     /* Stop the producers first: nothing may call back into a freed loop. */
-    election_stop(c->el);
-    store_stop(c->st);
     api_stop(c->http);
     intake_stop(c->in);
+    commander_stop(c->cmd); /* answers commands in flight: recoveries see CLOSED */
+    hooks_stop(c->hk);
+    election_stop(c->el);
+    store_stop(c->st);
+    recovery_free(c->rec);
     if (c->tls_server)
         nng_tls_config_free(c->tls_server);
     struct event *evs[] = {c->ev_refresh, c->ev_notify, c->ev_hup, c->ev_term, c->ev_int};

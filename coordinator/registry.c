@@ -559,6 +559,7 @@ static reg_verdict add_instance(registry *r, Orch__InstanceReport *rep, const or
     }
     in->pub.report = rep;
     in->pub.shape = orch_report_fingerprint(rep);
+    in->pub.shape_changed_ms = now_ms;
     in->pub.channel = defining_channel(rep);
     in->pub.first_seen_ms = now_ms;
     in->pub.last_seen_ms = now_ms;
@@ -663,6 +664,7 @@ reg_verdict registry_apply(registry *r, Orch__InstanceReport *rep, int64_t now_m
     uint64_t shape = orch_report_fingerprint(rep);
     if (shape != in->pub.shape) {
         in->pub.shape = shape;
+        in->pub.shape_changed_ms = now_ms;
         mark_store_dirty(r, in);
         uint64_t topo = topo_hash(rep);
         if (topo != in->topo) {

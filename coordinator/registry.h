@@ -50,6 +50,7 @@ typedef struct reg_instance {
     int64_t last_seen_ms;      /* monotonic, this coordinator */
     int64_t last_seen_wall_ms; /* wall clock of the same moment, for humans and the store */
     uint64_t shape;            /* orch_report_fingerprint of the report */
+    int64_t shape_changed_ms;  /* monotonic time the shape last changed (first report too) */
     bool store_dirty;          /* shape changed since the store last took it */
 
     /* Topology, valid after registry_refresh(). */
