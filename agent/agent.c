@@ -60,6 +60,19 @@ typedef struct report_ident {
     uint32_t port;
 } report_ident;
 
+#define MAX_WITNESS 16
+
+/* One master this server replicates from, and what the last check saw. */
+typedef struct witness_entry {
+    char host[256];
+    uint16_t port;
+    bool checked;
+    orch_witness verdict;
+    int elapsed_ms;
+    char error[200];
+    int64_t last_wanted_ms; /* the probe still sees this master (else forgotten) */
+} witness_entry;
+
 typedef struct worker {
     struct agent *a;
     pthread_t thread;
@@ -104,6 +117,16 @@ struct agent {
     /* The fencing token and its file. */
     pthread_mutex_t fence_mu;
     fence_state fence;
+
+    /* Witness verdicts by master "host:port", kept by the witness thread (under
+     * witness_mu) and attached by the probe thread to each result, so that a
+     * probe never waits for a hung master's greeting. */
+    pthread_t witness_thread;
+    bool witness_started;
+    pthread_mutex_t witness_mu;
+    pthread_cond_t witness_cv;
+    witness_entry witnesses[MAX_WITNESS];
+    size_t nwitness;
 
     /* Probe thread only. */
     bool fence_applied;
@@ -388,25 +411,6 @@ static void maybe_publish(agent *a, bool force)
 
 /* ---- probe thread ----------------------------------------------------------- */
 
-static void witness_channels(orch_probe_result *res, int timeout_ms)
-{
-    for (size_t i = 0; i < res->nchannels; i++) {
-        Orch__Channel *c = res->channels[i];
-        if (c->master_host == NULL || c->master_host[0] == '\0' || !c->has_master_port)
-            continue;
-        char msg[200];
-        int elapsed = 0;
-        orch_witness w = orch_witness_check(c->master_host, (uint16_t)c->master_port, timeout_ms,
-                                            &elapsed, msg, sizeof(msg));
-        c->has_witness = true;
-        c->witness = (Orch__WitnessResult)w;
-        c->has_witness_ms = true;
-        c->witness_ms = (uint32_t)elapsed;
-        free(c->witness_error);
-        c->witness_error = w == ORCH_WITNESS_GREETING ? NULL : strdup(msg);
-    }
-}
-
 static void object_name(const agent *a, char *buf, size_t len)
 {
     snprintf(buf, len, "%s:%u", a->cfg.host, (unsigned)a->cfg.mysql_port);
@@ -484,6 +488,107 @@ static void timespec_at_mono(struct timespec *ts, int64_t mono_ms)
     ts->tv_nsec = (long)(mono_ms % 1000) * 1000000L;
 }
 
+/*
+ * Attaches the newest witness verdicts to res's channels and registers the
+ * masters they name for the witness thread. Probe thread; never blocks on a
+ * master.
+ */
+static void attach_witness(agent *a, orch_probe_result *res)
+{
+    int64_t now = orch_mono_ms();
+    bool wake = false;
+    pthread_mutex_lock(&a->witness_mu);
+    for (size_t i = 0; i < res->nchannels; i++) {
+        Orch__Channel *c = res->channels[i];
+        if (c->master_host == NULL || c->master_host[0] == '\0' || !c->has_master_port)
+            continue;
+        witness_entry *w = NULL;
+        for (size_t k = 0; k < a->nwitness && w == NULL; k++) {
+            if (a->witnesses[k].port == c->master_port &&
+                strcmp(a->witnesses[k].host, c->master_host) == 0)
+                w = &a->witnesses[k];
+        }
+        if (w == NULL && a->nwitness < MAX_WITNESS) {
+            w = &a->witnesses[a->nwitness++];
+            memset(w, 0, sizeof(*w));
+            snprintf(w->host, sizeof(w->host), "%s", c->master_host);
+            w->port = (uint16_t)c->master_port;
+            wake = true; /* a new master: check it now */
+        }
+        if (w == NULL)
+            continue;
+        w->last_wanted_ms = now;
+        if (!w->checked)
+            continue;
+        c->has_witness = true;
+        c->witness = (Orch__WitnessResult)w->verdict;
+        c->has_witness_ms = true;
+        c->witness_ms = (uint32_t)w->elapsed_ms;
+        free(c->witness_error);
+        c->witness_error = w->verdict == ORCH_WITNESS_GREETING ? NULL : strdup(w->error);
+    }
+    if (wake)
+        pthread_cond_signal(&a->witness_cv);
+    pthread_mutex_unlock(&a->witness_mu);
+}
+
+/*
+ * The witness thread: checks every master a channel names, every probe
+ * interval (each check bounded by witness_timeout_ms), and forgets masters no
+ * channel has named for a while. A changed verdict asks for a probe at once, so
+ * that it is reported without waiting for the next interval.
+ */
+static void *witness_main(void *arg)
+{
+    agent *a = arg;
+    pthread_mutex_lock(&a->witness_mu);
+    for (;;) {
+        pthread_mutex_lock(&a->mu);
+        bool stop = a->stopping;
+        int64_t interval = a->probe_interval_ms, timeout = a->witness_timeout_ms;
+        pthread_mutex_unlock(&a->mu);
+        if (stop)
+            break;
+        int64_t now = orch_mono_ms();
+        for (size_t k = 0; k < a->nwitness;) {
+            if (now - a->witnesses[k].last_wanted_ms > 10 * interval + 5000)
+                a->witnesses[k] = a->witnesses[--a->nwitness];
+            else
+                k++;
+        }
+        for (size_t k = 0; k < a->nwitness; k++) {
+            witness_entry copy = a->witnesses[k];
+            pthread_mutex_unlock(&a->witness_mu);
+            char msg[200];
+            int elapsed = 0;
+            orch_witness v =
+                orch_witness_check(copy.host, copy.port, (int)timeout, &elapsed, msg, sizeof(msg));
+            pthread_mutex_lock(&a->witness_mu);
+            for (size_t j = 0; j < a->nwitness; j++) { /* the table may have changed */
+                witness_entry *w = &a->witnesses[j];
+                if (w->port != copy.port || strcmp(w->host, copy.host) != 0)
+                    continue;
+                bool changed = !w->checked || w->verdict != v;
+                w->checked = true;
+                w->verdict = v;
+                w->elapsed_ms = elapsed;
+                snprintf(w->error, sizeof(w->error), "%s", msg);
+                if (changed) {
+                    pthread_mutex_lock(&a->mu);
+                    a->probe_now = true;
+                    pthread_cond_signal(&a->probe_cv);
+                    pthread_mutex_unlock(&a->mu);
+                }
+            }
+        }
+        struct timespec ts;
+        timespec_at_mono(&ts, orch_mono_ms() + interval);
+        pthread_cond_timedwait(&a->witness_cv, &a->witness_mu, &ts);
+    }
+    pthread_mutex_unlock(&a->witness_mu);
+    return NULL;
+}
+
 static void *probe_main(void *arg)
 {
     agent *a = arg;
@@ -497,7 +602,6 @@ static void *probe_main(void *arg)
         int64_t started = orch_mono_ms();
         a->in_flight = true;
         a->probe_started_ms = started;
-        int witness_ms = (int)a->witness_timeout_ms;
         pthread_mutex_unlock(&a->mu);
 
         orch_probe_result res;
@@ -510,7 +614,7 @@ static void *probe_main(void *arg)
         pthread_mutex_unlock(&a->mu);
         if (perr == ORCH_OK) {
             if (res.state == ORCH__PROBE_STATE__PROBE_UP)
-                witness_channels(&res, witness_ms);
+                attach_witness(a, &res);
             again = enforce_fences(a, &res);
         } else {
             memset(&res, 0, sizeof(res));
@@ -571,22 +675,44 @@ static void log_rejected(agent *a, const char *why)
                  (unsigned long long)dropped);
 }
 
-/* Triggers a probe and waits (bounded) for its result; then packs the state. */
+/*
+ * Triggers a probe and waits for one that started after the command ran; packs
+ * its report. The wait covers a probe and the witness checks that follow it
+ * (a hung master costs witness_timeout_ms). NULL when no fresh probe finished
+ * in time: a leader must never mistake the state before a command for the
+ * state after it (it reads received GTID sets from it).
+ */
 static Orch__InstanceReport *fresh_state(agent *a)
 {
     uint8_t *body = NULL;
     size_t len = 0;
     pthread_mutex_lock(&a->mu);
-    uint64_t gen = a->result_gen;
-    int64_t deadline = orch_mono_ms() + a->probe_timeout_ms + 100;
+    if (probe_stuck_locked(a, orch_mono_ms())) {
+        /* the local server does not answer: that is the state, say it now */
+        orch_err err = pack_report_locked(a, &body, &len);
+        pthread_mutex_unlock(&a->mu);
+        if (err != ORCH_OK)
+            return NULL;
+        Orch__InstanceReport *r = orch__instance_report__unpack(NULL, len, body);
+        free(body);
+        return r;
+    }
+    /* a probe already running may have started before the command: wait for the next */
+    uint64_t want = a->result_gen + (a->in_flight ? 2 : 1);
+    int64_t deadline = orch_mono_ms() + a->probe_timeout_ms + 200;
     a->probe_now = true;
     pthread_cond_signal(&a->probe_cv);
-    while (!a->stopping && a->result_gen == gen && orch_mono_ms() < deadline) {
+    while (!a->stopping && a->result_gen < want && orch_mono_ms() < deadline) {
         struct timespec ts;
         timespec_at_mono(&ts, deadline);
         pthread_cond_timedwait(&a->result_cv, &a->mu, &ts);
+        if (a->result_gen + 1 == want && !a->in_flight) {
+            a->probe_now = true; /* the one running finished; ask for ours */
+            pthread_cond_signal(&a->probe_cv);
+        }
     }
-    orch_err err = pack_report_locked(a, &body, &len);
+    bool fresh = a->result_gen >= want;
+    orch_err err = fresh ? pack_report_locked(a, &body, &len) : ORCH_ERR_TIMEOUT;
     pthread_mutex_unlock(&a->mu);
     if (err != ORCH_OK)
         return NULL;
@@ -721,6 +847,18 @@ static void execute(agent *a, worker_db *w, const Orch__Command *c, Orch__Comman
             return;
         }
         int killed = 0;
+        pthread_mutex_lock(&a->mu);
+        bool answers = !probe_stuck_locked(a, orch_mono_ms()) && a->have_latest &&
+                       a->latest.state == ORCH__PROBE_STATE__PROBE_UP;
+        pthread_mutex_unlock(&a->mu);
+        if (!answers) {
+            reply->result = ORCH__COMMAND_RESULT__RESULT_DEFERRED;
+            snprintf(err, errlen,
+                     "fence recorded; the server does not answer, it will be "
+                     "fenced the moment it does");
+            orch_log(ORCH_LOG_NOTICE, "ORCH-FENCE-RECORDED", obj, "%s", err);
+            return;
+        }
         if (w->db == NULL && worker_connect(a, w, 10, &w->db, msg, sizeof(msg)) != ORCH_OK) {
             reply->result = ORCH__COMMAND_RESULT__RESULT_DEFERRED;
             snprintf(err, errlen,
@@ -1110,11 +1248,13 @@ agent *agent_new(const char *config_path, agent_config *cfg, const orch_hmac_key
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->fence_mu, NULL);
     pthread_mutex_init(&a->reject_log_mu, NULL);
+    pthread_mutex_init(&a->witness_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&a->probe_cv, &ca);
     pthread_cond_init(&a->result_cv, &ca);
+    pthread_cond_init(&a->witness_cv, &ca);
     pthread_condattr_destroy(&ca);
     if (getrandom(a->boot_id, sizeof(a->boot_id), 0) != sizeof(a->boot_id)) {
         orch_fail(msg, msglen, ORCH_ERR_IO, "getrandom failed");
@@ -1199,6 +1339,11 @@ int agent_run(agent *a)
         return ORCH_EXIT_FAILURE;
     }
     a->probe_started = true;
+    if (pthread_create(&a->witness_thread, NULL, witness_main, a) != 0) {
+        orch_error(NULL, "cannot start the witness thread");
+        return ORCH_EXIT_FAILURE;
+    }
+    a->witness_started = true;
     a->nworkers = (size_t)a->cfg.command_workers;
     for (size_t i = 0; i < a->nworkers; i++) {
         a->workers[i].a = a;
@@ -1237,6 +1382,12 @@ void agent_free(agent *a)
     }
     if (a->probe_started)
         pthread_join(a->probe_thread, NULL);
+    if (a->witness_started) {
+        pthread_mutex_lock(&a->witness_mu);
+        pthread_cond_broadcast(&a->witness_cv);
+        pthread_mutex_unlock(&a->witness_mu);
+        pthread_join(a->witness_thread, NULL);
+    }
     /* Dialers first, then the socket (see the TLS close hazard in DESIGN.md). */
     for (size_t i = 0; i < a->ndialers; i++) {
         nng_dialer_close(a->dialers[i]);
@@ -1271,6 +1422,8 @@ void agent_free(agent *a)
     pthread_mutex_destroy(&a->mu);
     pthread_mutex_destroy(&a->fence_mu);
     pthread_mutex_destroy(&a->reject_log_mu);
+    pthread_mutex_destroy(&a->witness_mu);
+    pthread_cond_destroy(&a->witness_cv);
     pthread_cond_destroy(&a->probe_cv);
     pthread_cond_destroy(&a->result_cv);
     free(a->config_path);

@@ -511,12 +511,8 @@ static void on_reply(commander_reply *rep, void *arg)
             snprintf(r->step_error, sizeof(r->step_error), "%s on %s: %.600s",
                      commander_type_name(ctx->type), who, what);
         }
-        if (ok && ctx->ph == PH_PROMOTE_WRITABLE && rep->state != NULL && rep->state->server &&
-            rep->state->server->read_only && !r->step_failed) {
-            r->step_failed = true;
-            snprintf(r->step_error, sizeof(r->step_error),
-                     "%s still reports read_only after SetReadOnly(off)", who);
-        }
+        /* SetReadOnly(off) answers OK only after the agent read read_only back as
+         * OFF from the server: a failure to clear it fails the recovery above. */
         break;
     }
     free(ctx);
@@ -876,17 +872,18 @@ static void on_post_hooks(const hook_result *res, void *arg)
 
 /* ---- the state machine --------------------------------------------------------------- */
 
+/*
+ * What part i received from the dead master (MariaDB Gtid_IO_Pos, MySQL
+ * Retrieved_Gtid_Set): what it must apply before promotion. Not united with its
+ * executed set: a transaction written locally (errant) was never received, and
+ * waiting for it would wait forever. "" when unknown (nothing to wait for).
+ */
 static const char *received_text(recovery *r, size_t i, char *buf, size_t len)
 {
-    part *p = &r->parts[i];
-    const orch_gtid_set *set = p->received ? p->received : p->executed;
-    orch_gtid_set *u = NULL;
-    if (p->received && p->executed && orch_gtid_set_union(p->received, p->executed, &u) == ORCH_OK)
-        set = u;
-    char *t = set ? orch_gtid_set_format(set) : NULL;
+    const part *p = &r->parts[i];
+    char *t = p->received ? orch_gtid_set_format(p->received) : NULL;
     snprintf(buf, len, "%s", t ? t : "");
     free(t);
-    orch_gtid_set_free(u);
     return buf;
 }
 
