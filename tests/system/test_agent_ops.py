@@ -13,18 +13,18 @@ from orchtest import wait_until
 
 def test_isolated_writable_primary_fences_itself(make_sandbox, make_agents):
     sb = make_sandbox("1+0")
-    agents = make_agents(sb, extra={"fence_when_isolated": True, "isolation_timeout_ms": 1000})
+    agents = make_agents(sb, extra={"fence_when_isolated": True, "isolation_timeout_ms": 3000})
     agents.wait_report("db1", up)
     # heard from a coordinator (pings) within the timeout: stays writable
     for i in range(8):
         assert agents.command("db1", "PING", 1, i + 1)["result"] == "OK"
-        time.sleep(0.25)
+        time.sleep(0.5)
     assert sb.server("db1").value("SELECT @@read_only") == 0
     # silence: read-only after the isolation timeout, said in log and report
     t0 = time.monotonic()
-    wait_until(lambda: sb.server("db1").value("SELECT @@read_only") == 1, 5,
+    wait_until(lambda: sb.server("db1").value("SELECT @@read_only") == 1, 8,
                "db1 to fence itself")
-    print(f"self-fenced {time.monotonic() - t0:.2f} s after the last ping (timeout 1.0 s)")
+    print(f"self-fenced {time.monotonic() - t0:.2f} s after the last ping (timeout 3.0 s)")
     agents.wait_report("db1", lambda r: r.get("self_fenced") is True and
                        r["server"]["read_only"] is True)
     assert "ORCH-SELF-FENCED" in agents.log_path("db1").read_text()
