@@ -1093,6 +1093,12 @@ static void sweep(commander *c, int64_t now_ms)
         if (t->phase != PHASE_IDLE || t->head != NULL ||
             now_ms - t->last_used_ms < c->idle_close_ms)
             continue;
+        /* News pushed while its last command was in flight: handled first. */
+        pthread_mutex_lock(&c->mu);
+        bool pushed = t->in_ready;
+        pthread_mutex_unlock(&c->mu);
+        if (pushed)
+            continue;
         if (t->open)
             orch_debug(t->host, "command socket to %s closed after %lld ms idle", t->url,
                        (long long)(now_ms - t->last_used_ms));
