@@ -160,3 +160,26 @@ def test_unknown_routes_and_bad_arguments(sandbox, make_orch):
     assert orch.get(0, "/api/instance/127.0.0.1/1")[0] == 404
     assert orch.get(0, "/api/cluster/nothing-like-this")[0] == 404
     assert orch.get(0, "/api/clusters/" + "x" * 5000)[0] == 414
+
+
+def test_coordinator_config_errors_and_insecure_refusal(tmp_dir):
+    path = f"{tmp_dir}/c.json"
+    with open(path, "w") as f:
+        f.write('{\n "lease_ms": 100,\n "auth_mode": "magic",\n "backend_port": 70000\n}\n')
+    res = subprocess.run([str(binary("orch-coordinator")), "-c", path, "--check-config"],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 3, res
+    for want in (f"{path}:2: key 'lease_ms'", f"{path}:3: key 'auth_mode'",
+                 f"{path}:4: key 'backend_port'"):
+        assert want in res.stderr, res.stderr
+    # no fleet secret: refused, with the way out
+    with open(path, "w") as f:
+        f.write('{"backend_port": 3306}\n')
+    res = subprocess.run([str(binary("orch-coordinator")), "-c", path, "--check-config"],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 3 and "fleet_secret" in res.stderr and "insecure" in res.stderr
+    with open(path, "w") as f:
+        f.write('{"insecure": true}\n')
+    res = subprocess.run([str(binary("orch-coordinator")), "-c", path, "--check-config"],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
