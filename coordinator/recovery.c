@@ -16,6 +16,7 @@
 #include "candidate.h"
 #include "clock.h"
 #include "gtid.h"
+#include "hmap.h"
 #include "log.h"
 #include "render.h"
 #include "sbuf.h"
@@ -96,6 +97,11 @@ struct recovery_mgr {
     bool attempted[64];                      /* an automatic recovery was started for it */
     size_t nincident;
     recovery_stats stats;
+    /* Errant GTIDs found on replicas while their master was alive ("host:port" ->
+     * malloc'd set text): once the master is dead the analysis cannot compute
+     * them, and a recovery must not take a replica's local writes for the most
+     * advanced position. Refreshed at every analysis that can tell. */
+    orch_hmap errant;
 };
 
 struct recovery {
@@ -1263,6 +1269,8 @@ static recovery *recovery_create(recovery_mgr *m, const reg_instance *failed,
                  ri->report->command_listen ? ri->report->command_listen : "");
         p->before = copy_report(ri->report);
         const char *errant = m->last ? analysis_result_errant(m->last, &ri->key) : NULL;
+        if (errant == NULL)
+            errant = orch_hmap_get(&m->errant, ri->name); /* known from before */
         if (errant != NULL && errant[0] != '\0' && p->before && p->before->server) {
             bool mysql = p->before->server->flavor == ORCH__FLAVOR__FLAVOR_MYSQL ||
                          p->before->server->flavor == ORCH__FLAVOR__FLAVOR_PERCONA;
@@ -1606,6 +1614,41 @@ static void send_pending_fences(recovery_mgr *m)
 
 /* ---- the beat --------------------------------------------------------------------------- */
 
+static bool answering(const reg_instance *i, int64_t now, int64_t stale_after_ms)
+{
+    return i != NULL && i->report->state == ORCH__PROBE_STATE__PROBE_UP &&
+           !reg_instance_is_stale(i, now, stale_after_ms);
+}
+
+/*
+ * Updates the remembered errant sets from an analysis: where the analysis could
+ * check (the replica and its master both fresh and up), its verdict replaces
+ * what was remembered: a set, or nothing (checked and clean).
+ */
+static void remember_errant(recovery_mgr *m, const analysis_result *res)
+{
+    size_t n;
+    int64_t now = orch_mono_ms();
+    reg_instance *const *v = registry_instances(m->d.reg, &n);
+    for (size_t i = 0; i < n; i++) {
+        const reg_instance *r = v[i];
+        if (!answering(r, now, m->c.analysis.stale_after_ms) ||
+            !answering(r->master, now, m->c.analysis.stale_after_ms))
+            continue;
+        const char *set = analysis_result_errant(res, &r->key);
+        void *old = NULL;
+        if (set == NULL) {
+            free(orch_hmap_del(&m->errant, r->name));
+            continue;
+        }
+        char *copy = strdup(set);
+        if (copy == NULL || orch_hmap_put(&m->errant, r->name, copy, &old) != ORCH_OK)
+            free(copy);
+        else
+            free(old);
+    }
+}
+
 static void analyze(recovery_mgr *m)
 {
     int64_t now = orch_mono_ms();
@@ -1620,6 +1663,7 @@ static void analyze(recovery_mgr *m)
     analysis_result_free(m->last);
     m->last = res;
     incidents_prune(m);
+    remember_errant(m, res);
     if (!m->leader)
         return;
     direct_checks(m);
@@ -1697,6 +1741,7 @@ recovery_mgr *recovery_new(const recovery_deps *deps, const recovery_conf *conf,
     }
     m->d = *deps;
     m->c = *conf;
+    orch_hmap_init(&m->errant);
     m->ev_analyze = event_new(deps->base, -1, 0, on_analyze, m);
     if (m->ev_analyze == NULL) {
         orch_fail(msg, msglen, ORCH_ERR_NOMEM, "cannot create the analysis event");
@@ -1731,6 +1776,12 @@ void recovery_free(recovery_mgr *m)
     }
     event_free(m->ev_analyze);
     analysis_result_free(m->last);
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (orch_hmap_next(&m->errant, &it, &k, &v))
+        free(v);
+    orch_hmap_fini(&m->errant);
     free(m->fences);
     free(m);
 }
