@@ -332,13 +332,9 @@ orch_err cmd_set_read_only(MYSQL *db, const orch_version *v, bool on, bool super
     return ORCH_OK;
 }
 
-orch_err cmd_fence(MYSQL *db, const orch_version *v, int *killed, char *msg, size_t msglen)
+/* Kills every client connection but replication, system threads and ours. */
+static orch_err kill_clients(MYSQL *db, int *killed, char *msg, size_t msglen)
 {
-    orch_err err = cmd_set_read_only(db, v, true, true, msg, msglen);
-    *killed = 0;
-    if (err != ORCH_OK)
-        return err;
-    /* Everyone but replication, system threads and ourselves. */
     static const char q[] =
         "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() "
         "AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', "
@@ -346,10 +342,9 @@ orch_err cmd_fence(MYSQL *db, const orch_version *v, int *killed, char *msg, siz
         "'event_scheduler')";
     MYSQL_RES *res = NULL;
     char m[400];
-    err = orch_db_query(db, q, &res, NULL, m, sizeof(m));
+    orch_err err = orch_db_query(db, q, &res, NULL, m, sizeof(m));
     if (err != ORCH_OK)
-        return orch_fail(msg, msglen, err, "read_only is on, but listing connections failed: %s",
-                         m);
+        return orch_fail(msg, msglen, err, "listing connections failed: %s", m);
     MYSQL_ROW row;
     while (res != NULL && (row = mysql_fetch_row(res)) != NULL) {
         char sql[64];
@@ -363,6 +358,26 @@ orch_err cmd_fence(MYSQL *db, const orch_version *v, int *killed, char *msg, siz
     if (res != NULL)
         mysql_free_result(res);
     return ORCH_OK;
+}
+
+/*
+ * The order matters. A commit waiting for a semi-sync acknowledgement holds up
+ * SET GLOBAL read_only (measured on MariaDB 10.11: it waits for the commit),
+ * and that commit returns OK if the master ever falls back to async. So the
+ * clients go first: their waiting commits end with an error, never OK. Then
+ * read_only, which no longer waits. Then the clients again, for any that
+ * connected in between.
+ */
+orch_err cmd_fence(MYSQL *db, const orch_version *v, int *killed, char *msg, size_t msglen)
+{
+    *killed = 0;
+    orch_err err = kill_clients(db, killed, msg, msglen);
+    if (err != ORCH_OK)
+        return err;
+    err = cmd_set_read_only(db, v, true, true, msg, msglen);
+    if (err != ORCH_OK)
+        return err;
+    return kill_clients(db, killed, msg, msglen);
 }
 
 static bool gtid_text_ok(const char *s)

@@ -61,10 +61,12 @@ void cmd_execute(const Orch__Command *c, const orch_version *v, const cmd_creden
                  MYSQL *db, cmd_outcome *out);
 
 /*
- * Fences the server over db: read_only (and super_read_only where it exists)
- * on, verified, then every client connection killed except replication threads,
- * system threads and our own, so that a commit still waiting (semi-sync) ends
- * with an error and never OK. *killed receives how many were killed.
+ * Fences the server over db: every client connection killed except
+ * replication threads, system threads and our own (so that a commit still
+ * waiting for a semi-sync acknowledgement ends with an error and never OK, and
+ * stops holding up read_only), then read_only (and super_read_only where it
+ * exists) on, verified, then the clients killed again. *killed receives how
+ * many were killed.
  */
 orch_err cmd_fence(MYSQL *db, const orch_version *v, int *killed, char *msg,
                    size_t msglen) ORCH_MUST_CHECK;

@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Semi-sync timeouts below this (one hour) are reported as a problem. */
+#define SEMI_SYNC_TIMEOUT_MIN_MS 3600000ULL
+
 struct orch_probe {
     orch_db_conf conf;
     char *socket, *host, *user, *password;
@@ -413,6 +416,21 @@ orch_err orch_probe_run(orch_probe *p, orch_probe_result *out)
     }
     for (size_t i = 0; i < p->ngrant_problems; i++) {
         if (orch_probe_result_add_problem(out, p->grant_problems[i]) != ORCH_OK)
+            return ORCH_ERR_NOMEM;
+    }
+    /* A semi-sync master that degrades to async by its own timeout can return OK
+     * to a client for a commit no replica has (DESIGN.md: only orch decides the
+     * degradation, after confirming the primary is the legitimate one). */
+    const Orch__ServerStatus *sv = out->server;
+    if (sv->semi_sync_master_enabled && sv->has_semi_sync_master_timeout_ms &&
+        sv->semi_sync_master_timeout_ms < SEMI_SYNC_TIMEOUT_MIN_MS) {
+        char text[320];
+        snprintf(text, sizeof(text),
+                 "rpl_semi_sync_master_timeout=%llu ms: the master falls back to async by "
+                 "itself and can acknowledge writes no replica has; set it to 4294967295 and let "
+                 "orch decide when to degrade",
+                 (unsigned long long)sv->semi_sync_master_timeout_ms);
+        if (orch_probe_result_add_problem(out, text) != ORCH_OK)
             return ORCH_ERR_NOMEM;
     }
     out->version = p->version;

@@ -1316,8 +1316,8 @@ static void describe(sb *s, const ctx *c, const reg_instance *m, analysis_code c
         const Orch__ServerStatus *st = server_of(m);
         sb_add(s,
                "semi-sync master enabled and ON with %u semi-sync replicas connected (waits for "
-               "%u): commits wait for acknowledgements that cannot come; only the leader may "
-               "switch it to async (detection only)",
+               "%u): commits wait for acknowledgements that cannot come; the leader switches "
+               "it to async",
                st->has_semi_sync_master_clients ? (unsigned)st->semi_sync_master_clients : 0u,
                c->cfg->semi_sync_wait_count);
         return;

@@ -29,10 +29,11 @@
 #include <strings.h>
 #include <sys/random.h>
 
-#define DIRECT_SLOTS   64
-#define DIRECT_KEEP_MS 3000 /* a direct check's answer counts this long */
-#define FENCE_RETRY_MS 2000
-#define MAX_PARTS      256
+#define DIRECT_SLOTS    64
+#define DIRECT_KEEP_MS  3000 /* a direct check's answer counts this long */
+#define FENCE_RETRY_MS  2000
+#define FREEZE_EXTRA_MS 3000 /* see PH_FREEZE */
+#define MAX_PARTS       256
 
 typedef struct direct_slot {
     bool used;
@@ -936,8 +937,10 @@ static void advance(recovery *r)
             c.type = ORCH__COMMAND_TYPE__CMD_STOP_REPLICA;
             c.has_io_thread_only = true;
             c.io_thread_only = true;
+            /* A semi-sync replica of a hung master takes 2 s to stop its IO
+             * thread (measured on MariaDB 10.11): the freeze gets headroom. */
             for (size_t i = 0; i < r->nparts; i++)
-                send_cmd(r, i, &c, 0);
+                send_cmd(r, i, &c, r->m->c.command_timeout_ms + FREEZE_EXTRA_MS);
             r->step_failed = false; /* a part not reachable simply takes no part */
             r->ph = PH_CHOOSE;
             if (r->pending == 0)
@@ -1312,6 +1315,50 @@ static void record_detection(recovery_mgr *m, const analysis_cluster *c, const a
     batch(m, "failure detection", s, 1, note_rows_failure, (void *)"failure detection");
 }
 
+static void on_semi_sync(commander_reply *rep, void *arg)
+{
+    char *name = arg;
+    char what[600];
+    describe_reply(rep, what, sizeof(what));
+    orch_log(reply_ok(rep) ? ORCH_LOG_NOTICE : ORCH_LOG_ERROR, "ORCH-SEMI-SYNC-ASYNC", name,
+             "switching the master to asynchronous replication: %s", what);
+    free(name);
+}
+
+/*
+ * LockedSemiSyncMaster: the cluster's legitimate master (its agent fresh and
+ * UP, no failover in progress) waits for acknowledgements no replica can give,
+ * and its commits hang. Only the leader decides to degrade: the master's
+ * semi-sync is switched off (DESIGN.md: semi-sync must not degrade by timeout).
+ * Re-enabling it once replicas return is left to the operator for now.
+ */
+static void unlock_semi_sync(recovery_mgr *m, const analysis_entry *e)
+{
+    reg_instance *in = registry_get(m->d.reg, &e->key);
+    if (in == NULL || in->report->command_listen == NULL || !e->last_check_valid)
+        return;
+    char *name = strdup(in->name);
+    if (name == NULL)
+        return;
+    Orch__Command c = ORCH__COMMAND__INIT;
+    c.type = ORCH__COMMAND_TYPE__CMD_SET_SEMI_SYNC;
+    c.has_semi_sync_master = true;
+    c.semi_sync_master = false;
+    commander_cmd req = {.host = in->key.host,
+                         .url = in->report->command_listen,
+                         .epoch = election_leader_epoch(m->d.el, orch_mono_ms()),
+                         .cmd = &c,
+                         .timeout_ms = m->c.command_timeout_ms,
+                         .done = on_semi_sync,
+                         .arg = name};
+    uint64_t id;
+    char msg[128];
+    if (commander_submit(m->d.cmd, &req, &id, msg, sizeof(msg)) != ORCH_OK) {
+        orch_log(ORCH_LOG_ERROR, "ORCH-SEMI-SYNC-ASYNC", name, "cannot switch to async: %s", msg);
+        free(name);
+    }
+}
+
 static void consider(recovery_mgr *m, const analysis_cluster *c, const analysis_entry *e)
 {
     const char *code = analysis_code_name(e->code);
@@ -1338,6 +1385,8 @@ static void consider(recovery_mgr *m, const analysis_cluster *c, const analysis_
                 m->c.on_failure_detection->n, &v, m->c.hook_timeout_ms, NULL, NULL) != ORCH_OK)
             orch_warn(e->name, "cannot run on_failure_detection hooks");
     }
+    if (e->code == ANALYSIS_LOCKED_SEMI_SYNC_MASTER && fresh_incident)
+        unlock_semi_sync(m, e);
     if (!e->recoverable || active_for(m, c->name) != NULL)
         return;
     /* One automatic attempt per incident: a recovery that failed or refused is

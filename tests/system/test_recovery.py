@@ -55,10 +55,10 @@ def recoveries(sb):
                             "ORDER BY started_at")
 
 
-def warm(orch):
-    """The leader sees all four servers and its warm-up (2 s) is over."""
+def warm(orch, servers=4):
+    """The leader sees all the servers and its warm-up (2 s) is over."""
     leader = orch.leader()
-    wait_until(lambda: len(orch.instances(leader)) == 4, 15, "four instances")
+    wait_until(lambda: len(orch.instances(leader)) == servers, 15, f"{servers} instances")
     time.sleep(2.2)
     return leader
 
