@@ -25,13 +25,32 @@
  * client reads only "Code", so it behaves the same).
  *
  * HEAD gets the headers of the GET answer (Content-Length included) and no
- * body: evhttp would otherwise send the body of a HEAD reply.
+ * body: evhttp would otherwise send the body of a HEAD reply. A write route
+ * refuses HEAD (405): a probe must not start a recovery.
+ *
+ * Recovery and operator-state routes (orchestrator's go/http/api.go, its
+ * ReplicationAnalysis in go/inst/analysis.go, TopologyRecovery and the
+ * acknowledgements in go/logic/topology_recovery*.go):
+ *   reads   replication-analysis[/:hint | /instance/:host/:port] from the
+ *           newest analysis in memory, in the envelope with Message
+ *           "Analysis" (plus what is warming up); audit-recovery,
+ *           audit-recovery-steps, audit-failure-detection from the backend,
+ *           bare JSON arrays, pages of 20 (orchestrator's AuditPageSize);
+ *           check-global-recoveries from the operator snapshot;
+ *   leader  recover, force-master-failover: answered when the recovery ends,
+ *           from its record; 503 with the leader's API URL on a follower;
+ *   any     ack-recovery..., ack-all-recoveries (a comment is required, as in
+ *           orchestrator; Details is the count acknowledged), the global
+ *           switch, downtime, maintenance, candidates, cluster aliases.
+ * Those answered later keep an api_pending (below): its done callback answers
+ * if the client is still there and frees it in every case.
  */
 #include "api.h"
 
 #include "clock.h"
 #include "log.h"
 #include "render.h"
+#include "sbuf.h"
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -51,10 +70,15 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define API_MAX_URI   2048 /* longer request targets get 414 */
-#define API_MAX_SEGS  8    /* more path segments than any route has: 404 */
-#define API_MAX_AUTH  1024 /* longest Authorization header considered */
-#define API_TIMEOUT_S 30   /* idle/slow connections are dropped */
+#define API_MAX_URI         2048 /* longer request targets get 414 */
+#define API_MAX_SEGS        8    /* more path segments than any route has: 404 */
+#define API_MAX_AUTH        1024 /* longest Authorization header considered */
+#define API_TIMEOUT_S       30   /* idle/slow connections are dropped */
+#define API_AUDIT_PAGE      20   /* audit rows per page, as orchestrator's AuditPageSize */
+#define API_MAX_PAGE        100000
+#define API_DEFAULT_MAINT_S (10 * 60) /* orchestrator's MaintenanceExpireMinutes */
+#define API_CANDIDATE_S     (60 * 60) /* orchestrator's CandidateDatabaseInstanceExpireMinutes */
+#define API_MAX_DURATION_S  (10LL * 366 * 24 * 3600) /* store.c's bound: 10 years */
 
 /* ---- state ------------------------------------------------------------------ */
 
@@ -65,6 +89,7 @@ typedef struct auth_state {
 } auth_state;
 
 typedef struct api_stream api_stream;
+typedef struct api_pending api_pending;
 
 struct api {
     struct event_base *base;
@@ -74,13 +99,18 @@ struct api {
     api_deps deps;
     size_t batch; /* instances per streamed chunk; longer lists are streamed */
     auth_state auth;
-    api_stream *streams; /* in flight */
+    api_stream *streams;   /* in flight */
+    api_backend be;        /* recovery.c and store.c, or the tests' fakes */
+    api_pending *pendings; /* answers owed by the backend or a recovery */
 };
 
 typedef struct api_req api_req;
 typedef void (*api_handler)(api_req *r);
 
-enum { ROUTE_WRITES = 1u << 0 };
+enum {
+    ROUTE_WRITES = 1u << 0, /* changes something: refused to the read-only user and to HEAD */
+    ROUTE_LEADER = 1u << 1, /* the leader's: a follower answers 503 */
+};
 
 typedef struct api_route {
     const char *pattern; /* from the root, without the leading '/'; also the metrics label */
@@ -97,12 +127,19 @@ struct api_req {
     bool head;
     bool replied;
     /* parameters */
-    const char *hint;   /* :hint, :alias */
+    const char *hint;   /* :hint, :alias; :ph when it is not a page number */
     const char *search; /* :s */
     const char *code;   /* :code */
+    const char *page;   /* :page; :ph when it is all digits */
+    const char *uid;    /* :uid */
+    const char *id;     /* :id */
+    const char *owner, *reason, *duration, *rule; /* downtime, maintenance, candidates */
     bool has_key;
     orch_key key;
     char key_str[ORCH_KEY_STRLEN];
+    bool has_cand; /* :chost/:cport (recover's candidate) */
+    orch_key cand;
+    char cand_str[ORCH_KEY_STRLEN];
     struct evkeyvalq query;
     bool has_query;
     render_ctx rc;
@@ -125,6 +162,24 @@ static void h_search(api_req *r);
 static void h_problems(api_req *r);
 static void h_metrics(api_req *r);
 static void h_page(api_req *r);
+static void h_analysis(api_req *r);
+static void h_audit_recovery(api_req *r);
+static void h_audit_steps(api_req *r);
+static void h_audit_detection(api_req *r);
+static void h_check_global(api_req *r);
+static void h_recover(api_req *r);
+static void h_force_failover(api_req *r);
+static void h_ack_cluster(api_req *r);
+static void h_ack_instance(api_req *r);
+static void h_ack_uid(api_req *r);
+static void h_ack_all(api_req *r);
+static void h_global(api_req *r);
+static void h_begin_downtime(api_req *r);
+static void h_end_downtime(api_req *r);
+static void h_begin_maintenance(api_req *r);
+static void h_end_maintenance(api_req *r);
+static void h_register_candidate(api_req *r);
+static void h_set_alias(api_req *r);
 
 /*
  * The route table. Patterns are matched in order; parameters:
@@ -133,9 +188,17 @@ static void h_page(api_req *r);
  *   :alias       same as :hint (orchestrator's /alias/ routes)
  *   :code        leader-check's status for "not leader"
  *   :s           a search string
- * Write routes (flag ROUTE_WRITES) come with the operations; the read-only
- * user is refused them.
+ *   :chost/:cport  a second instance key (recover's candidate)
+ *   :page        an audit page (0..100000); :ph a page if all digits, else a hint
+ *   :uid, :id    a recovery's UID, a failure detection's id
+ *   :owner, :reason, :duration, :rule  operator state
+ * Write routes (ROUTE_WRITES) are refused to the read-only user and to HEAD;
+ * ROUTE_LEADER ones to a follower (503). Operations orchestrator-client knows
+ * but orch does not serve yet (relocate, move-up, take-master, ...) stay
+ * unknown routes (404) until they are implemented.
  */
+#define W ROUTE_WRITES
+#define L (ROUTE_WRITES | ROUTE_LEADER)
 static const api_route routes[] = {
     {"", h_page, 0},
     {"metrics", h_metrics, 0},
@@ -163,7 +226,46 @@ static const api_route routes[] = {
     {"api/search/:s", h_search, 0},
     {"api/problems", h_problems, 0},
     {"api/problems/:hint", h_problems, 0},
+    /* failure analysis and recovery */
+    {"api/replication-analysis", h_analysis, 0},
+    {"api/replication-analysis/instance/:host/:port", h_analysis, 0},
+    {"api/replication-analysis/:hint", h_analysis, 0},
+    {"api/audit-recovery", h_audit_recovery, 0},
+    {"api/audit-recovery/uid/:uid", h_audit_recovery, 0},
+    {"api/audit-recovery/cluster/:hint", h_audit_recovery, 0},
+    {"api/audit-recovery/cluster/:hint/:page", h_audit_recovery, 0},
+    {"api/audit-recovery/alias/:alias", h_audit_recovery, 0},
+    {"api/audit-recovery/:ph", h_audit_recovery, 0},
+    {"api/audit-recovery-steps/:uid", h_audit_steps, 0},
+    {"api/audit-failure-detection", h_audit_detection, 0},
+    {"api/audit-failure-detection/id/:id", h_audit_detection, 0},
+    {"api/audit-failure-detection/alias/:alias", h_audit_detection, 0},
+    {"api/audit-failure-detection/:page", h_audit_detection, 0},
+    {"api/check-global-recoveries", h_check_global, 0},
+    {"api/recover/:host/:port", h_recover, L},
+    {"api/recover/:host/:port/:chost/:cport", h_recover, L},
+    {"api/force-master-failover/:host/:port", h_force_failover, L},
+    {"api/force-master-failover/:hint", h_force_failover, L},
+    {"api/ack-recovery/cluster/alias/:alias", h_ack_cluster, W},
+    {"api/ack-recovery/cluster/:hint", h_ack_cluster, W},
+    {"api/ack-recovery/instance/:host/:port", h_ack_instance, W},
+    {"api/ack-recovery/uid/:uid", h_ack_uid, W},
+    {"api/ack-recovery/:uid", h_ack_uid, W},
+    {"api/ack-all-recoveries", h_ack_all, W},
+    {"api/disable-global-recoveries", h_global, W},
+    {"api/enable-global-recoveries", h_global, W},
+    /* operator state */
+    {"api/begin-downtime/:host/:port/:owner/:reason", h_begin_downtime, W},
+    {"api/begin-downtime/:host/:port/:owner/:reason/:duration", h_begin_downtime, W},
+    {"api/end-downtime/:host/:port", h_end_downtime, W},
+    {"api/begin-maintenance/:host/:port/:owner/:reason", h_begin_maintenance, W},
+    {"api/begin-maintenance/:host/:port/:owner/:reason/:duration", h_begin_maintenance, W},
+    {"api/end-maintenance/:host/:port", h_end_maintenance, W},
+    {"api/register-candidate/:host/:port/:rule", h_register_candidate, W},
+    {"api/set-cluster-alias/:hint", h_set_alias, W},
 };
+#undef W
+#undef L
 
 /* ---- route matching ---------------------------------------------------------- */
 
@@ -403,6 +505,8 @@ static const char *reason(int code)
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 409:
+        return "Conflict";
     case 414:
         return "URI Too Long";
     case 500:
@@ -720,30 +824,88 @@ oom:
 
 /* ---- parameters ------------------------------------------------------------------- */
 
+static bool param_is(const char *p, size_t n, const char *name)
+{
+    return strlen(name) == n && memcmp(p, name, n) == 0;
+}
+
+static bool all_digits(const char *s)
+{
+    if (s == NULL || *s == '\0')
+        return false;
+    for (; *s != '\0'; s++)
+        if (!isdigit((unsigned char)*s))
+            return false;
+    return true;
+}
+
+/* An instance key from its path segments; answers 400 and returns false when invalid. */
+static bool key_param(api_req *r, const char *host, const char *port, orch_key *key, char *str,
+                      size_t strlen_)
+{
+    char msg[256];
+    if (!all_digits(port) || strlen(port) > 5) {
+        reply_error(r, 400, "Invalid port: '%s' is not a number in 1..65535", port);
+        return false;
+    }
+    errno = 0;
+    long v = strtol(port, NULL, 10);
+    if (errno != 0 || orch_key_make(host, v, key, msg, sizeof(msg)) != ORCH_OK) {
+        reply_error(r, 400, "Invalid instance key %s:%s: %s", host, port,
+                    errno ? strerror(errno) : msg);
+        return false;
+    }
+    orch_key_format(key, str, strlen_);
+    return true;
+}
+
 /*
  * Fills the request's parameters from the matched pattern and checks them.
  * Returns false after answering 400.
  */
 static bool take_params(api_req *r, char *const *segs, size_t nsegs)
 {
-    const char *host = NULL, *port = NULL;
+    const char *host = NULL, *port = NULL, *chost = NULL, *cport = NULL;
     const char *p = r->route->pattern;
     size_t k = 0;
     while (*p != '\0' && k < nsegs) {
         const char *slash = strchr(p, '/');
         size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        const char *v = segs[k];
         if (p[0] == ':') {
-            if (n == 5 && strncmp(p, ":host", 5) == 0)
-                host = segs[k];
-            else if (n == 5 && strncmp(p, ":port", 5) == 0)
-                port = segs[k];
-            else if ((n == 5 && strncmp(p, ":hint", 5) == 0) ||
-                     (n == 6 && strncmp(p, ":alias", 6) == 0))
-                r->hint = segs[k];
-            else if (n == 2 && strncmp(p, ":s", 2) == 0)
-                r->search = segs[k];
-            else if (n == 5 && strncmp(p, ":code", 5) == 0)
-                r->code = segs[k];
+            if (param_is(p, n, ":host"))
+                host = v;
+            else if (param_is(p, n, ":port"))
+                port = v;
+            else if (param_is(p, n, ":chost"))
+                chost = v;
+            else if (param_is(p, n, ":cport"))
+                cport = v;
+            else if (param_is(p, n, ":hint") || param_is(p, n, ":alias"))
+                r->hint = v;
+            else if (param_is(p, n, ":s"))
+                r->search = v;
+            else if (param_is(p, n, ":code"))
+                r->code = v;
+            else if (param_is(p, n, ":page"))
+                r->page = v;
+            else if (param_is(p, n, ":ph")) {
+                if (all_digits(v))
+                    r->page = v;
+                else
+                    r->hint = v;
+            } else if (param_is(p, n, ":uid"))
+                r->uid = v;
+            else if (param_is(p, n, ":id"))
+                r->id = v;
+            else if (param_is(p, n, ":owner"))
+                r->owner = v;
+            else if (param_is(p, n, ":reason"))
+                r->reason = v;
+            else if (param_is(p, n, ":duration"))
+                r->duration = v;
+            else if (param_is(p, n, ":rule"))
+                r->rule = v;
         }
         k++;
         p += n;
@@ -751,25 +913,14 @@ static bool take_params(api_req *r, char *const *segs, size_t nsegs)
             p++;
     }
     if (host != NULL && port != NULL) {
-        char msg[256];
-        long v = -1;
-        bool digits = *port != '\0' && strlen(port) <= 5;
-        for (const char *q = port; *q; q++)
-            if (!isdigit((unsigned char)*q))
-                digits = false;
-        if (!digits) {
-            reply_error(r, 400, "Invalid port: '%s' is not a number in 1..65535", port);
+        if (!key_param(r, host, port, &r->key, r->key_str, sizeof(r->key_str)))
             return false;
-        }
-        errno = 0;
-        v = strtol(port, NULL, 10);
-        if (errno != 0 || orch_key_make(host, v, &r->key, msg, sizeof(msg)) != ORCH_OK) {
-            reply_error(r, 400, "Invalid instance key %s:%s: %s", host, port,
-                        errno ? strerror(errno) : msg);
-            return false;
-        }
         r->has_key = true;
-        orch_key_format(&r->key, r->key_str, sizeof(r->key_str));
+    }
+    if (chost != NULL && cport != NULL) {
+        if (!key_param(r, chost, cport, &r->cand, r->cand_str, sizeof(r->cand_str)))
+            return false;
+        r->has_cand = true;
     }
     return true;
 }
@@ -1169,6 +1320,941 @@ static void h_page(api_req *r)
     free(html);
 }
 
+/* ---- answers owed by the backend or a recovery ---------------------------------------- */
+
+/*
+ * A request answered later, from a done callback on the loop: a backend read
+ * or write (store thread) or a requested recovery. Like a stream (above), the
+ * client may leave meanwhile. libevent does not read a connection that is
+ * owed an answer, so it mostly learns of a client gone when the answer is
+ * written, and copes then; when it does learn earlier, the connection's close
+ * callback tells whether it detached the request (EOF, timeout: ours to free,
+ * freed at once) or frees it with the connection (api_stop), and a request
+ * it hands back to on_request (a cancel) is answered there. Either way p->req
+ * turns NULL and the callback, when it comes, only frees p. api_stop unlinks
+ * every pending (p->a NULL) and leaves it to its callback.
+ */
+struct api_pending {
+    api *a;                     /* NULL once the api stopped */
+    struct evhttp_request *req; /* NULL once the client is gone */
+    struct evhttp_connection *evcon;
+    const api_route *route;
+    int64_t start_us;
+    bool head;
+    json_t *(*render_row)(const json_t *row); /* a read: renders each row */
+    char ok_msg[640];   /* an acknowledgement, an operator write: the answer's Message */
+    json_t *ok_details; /* an operator write: its Details (owned) */
+    /* a requested recovery */
+    bool force;
+    orch_key failed;
+    bool recovered;
+    char rec_msg[1024];
+    char uid[64];
+    char note[ORCH_KEY_STRLEN + 96];
+    api_pending *prev, *next;
+};
+
+static void pending_closed(struct evhttp_connection *evcon, void *arg)
+{
+    api_pending *p = arg;
+    (void)evcon;
+    if (p->req != NULL && evhttp_request_get_connection(p->req) == NULL)
+        evhttp_request_free(p->req); /* detached by libevent: ours */
+    p->req = NULL;
+    p->evcon = NULL;
+}
+
+/* Starts owing r an answer; NULL (nothing done) when out of memory. */
+static api_pending *pending_new(api_req *r)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
+    api_pending *p = evcon != NULL ? calloc(1, sizeof(*p)) : NULL;
+    if (p == NULL)
+        return NULL;
+    p->a = r->a;
+    p->req = r->req;
+    p->evcon = evcon;
+    p->route = r->route;
+    p->start_us = r->start_us;
+    p->head = r->head;
+    p->next = r->a->pendings;
+    if (p->next != NULL)
+        p->next->prev = p;
+    r->a->pendings = p;
+    r->replied = true;
+    evhttp_connection_set_closecb(evcon, pending_closed, p);
+    return p;
+}
+
+/* Answers (if the client is still there; takes j) and frees p. */
+static void pending_reply(api_pending *p, int code, json_t *j)
+{
+    if (p->a != NULL && p->req != NULL) {
+        evhttp_connection_set_closecb(p->evcon, NULL, NULL);
+        api_req r = {
+            .a = p->a, .req = p->req, .route = p->route, .start_us = p->start_us, .head = p->head};
+        reply_json(&r, code, j);
+    } else {
+        json_decref(j);
+    }
+    if (p->a != NULL) {
+        if (p->prev != NULL)
+            p->prev->next = p->next;
+        else
+            p->a->pendings = p->next;
+        if (p->next != NULL)
+            p->next->prev = p->prev;
+    }
+    json_decref(p->ok_details);
+    free(p);
+}
+
+static void pending_error(api_pending *p, int code, const char *fmt, ...) ORCH_PRINTF(3, 4);
+static void pending_error(api_pending *p, int code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    pending_reply(p, code, render_envelope(false, msg, NULL));
+}
+
+/* The request callback ran again for a request we owe an answer (a cancel). */
+static bool pending_cancelled(api *a, struct evhttp_request *req)
+{
+    for (api_pending *p = a->pendings; p != NULL; p = p->next) {
+        if (p->req != req)
+            continue;
+        evhttp_connection_set_closecb(p->evcon, NULL, NULL);
+        p->req = NULL;
+        p->evcon = NULL;
+        /* libevent frees the connection once this reply is out */
+        evhttp_send_reply(req, 500, "Internal Server Error", NULL);
+        return true;
+    }
+    return false;
+}
+
+/* ---- the backend: recovery.c and store.c (api_backend defaults) --------------------- */
+
+static const analysis_result *be_analysis(void *arg)
+{
+    api *a = arg;
+    return a->deps.rec != NULL ? recovery_analysis(a->deps.rec) : NULL;
+}
+
+static orch_err be_recover(void *arg, const orch_key *failed, bool force, const char *reason,
+                           recovery_done_fn done, void *done_arg, char *msg, size_t msglen)
+{
+    api *a = arg;
+    if (a->deps.rec == NULL)
+        return orch_fail(msg, msglen, ORCH_ERR_CLOSED, "this coordinator runs no recoveries");
+    return recovery_request(a->deps.rec, failed, force, reason, done, done_arg, msg, msglen);
+}
+
+static orch_err be_submit_op(void *arg, const store_op *op, store_done_fn done, void *done_arg,
+                             char *msg, size_t msglen)
+{
+    api *a = arg;
+    if (a->deps.st == NULL)
+        return orch_fail(msg, msglen, ORCH_ERR_CLOSED, "this coordinator has no backend");
+    return store_submit_op(a->deps.st, op, done, done_arg, msg, msglen);
+}
+
+static orch_err be_submit_batch(void *arg, const char *what, char **stmts, size_t n,
+                                store_rows_fn done, void *done_arg, char *msg, size_t msglen)
+{
+    api *a = arg;
+    if (a->deps.st == NULL) {
+        for (size_t i = 0; i < n; i++)
+            free(stmts[i]);
+        free(stmts);
+        return orch_fail(msg, msglen, ORCH_ERR_CLOSED, "this coordinator has no backend");
+    }
+    return store_submit_batch(a->deps.st, what, stmts, n, done, done_arg, msg, msglen);
+}
+
+static bool be_get_setting(void *arg, const char *name, char *buf, size_t buflen)
+{
+    api *a = arg;
+    return a->deps.st != NULL && store_get_setting(a->deps.st, name, buf, buflen);
+}
+
+/* The HTTP status for a backend or recovery refusal. */
+static int status_of(orch_err e)
+{
+    switch (e) {
+    case ORCH_ERR_INVAL:
+    case ORCH_ERR_RANGE:
+    case ORCH_ERR_TOOBIG:
+        return 400;
+    case ORCH_ERR_NOTFOUND:
+        return 404;
+    case ORCH_ERR_REFUSED:
+    case ORCH_ERR_STATE:
+        return 409;
+    case ORCH_ERR_CLOSED:
+        return 503;
+    default:
+        return 500;
+    }
+}
+
+/*
+ * Submits one statement (taking it; NULL means out of memory) for p, whose
+ * callback is done. On failure p is answered and freed here.
+ */
+static void pending_sql(api_pending *p, const char *what, char *stmt, store_rows_fn done)
+{
+    char **stmts = stmt != NULL ? calloc(1, sizeof(*stmts)) : NULL;
+    if (stmts == NULL) {
+        free(stmt);
+        pending_error(p, 500, "out of memory");
+        return;
+    }
+    stmts[0] = stmt;
+    char msg[256];
+    orch_err e = p->a->be.submit_batch(p->a->be.arg, what, stmts, 1, done, p, msg, sizeof(msg));
+    if (e != ORCH_OK)
+        pending_error(p, status_of(e), "Cannot use the backend: %s", msg);
+}
+
+/* ---- recovery and operator-state helpers ------------------------------------------------ */
+
+/* The basic-auth user of the request, else "orch" (orchestrator's maintenance owner). */
+static void request_user(api_req *r, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", "orch");
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
+    if (h == NULL || strlen(h) > API_MAX_AUTH)
+        return;
+    while (*h == ' ')
+        h++;
+    if (strncasecmp(h, "Basic ", 6) != 0)
+        return;
+    h += 6;
+    while (*h == ' ')
+        h++;
+    char creds[API_MAX_AUTH];
+    long n = b64_decode(h, creds, sizeof(creds));
+    char *colon = n > 0 ? strchr(creds, ':') : NULL;
+    if (colon != NULL && colon != creds && (size_t)(colon - creds) < len) {
+        memcpy(buf, creds, (size_t)(colon - creds)); /* user names longer than buf stay "orch" */
+        buf[colon - creds] = '\0';
+    }
+    memset(creds, 0, sizeof(creds));
+}
+
+/*
+ * A leader-only route on a follower: 503 naming the leader's API, so that the
+ * client (or orchctl, which asks leader-check first) goes there. Forwarding
+ * the request to the leader is a later step.
+ */
+static bool leader_or_refuse(api_req *r)
+{
+    api_leader_info li;
+    get_leader(r, &li);
+    if (li.is_leader)
+        return true;
+    bool known = li.leader != NULL && li.leader[0] != '\0';
+    char msg[1024];
+    if (known)
+        snprintf(msg, sizeof(msg),
+                 "This coordinator (%s) is not the leader: send %s to the leader, %s, at %s "
+                 "(forwarding to the leader is not implemented yet)",
+                 nz(li.node), r->path, li.leader, li.leader_api ? li.leader_api : "(API unknown)");
+    else
+        snprintf(msg, sizeof(msg),
+                 "This coordinator (%s) is not the leader and no leader is known (an election "
+                 "may be running): retry %s shortly against the leader",
+                 nz(li.node), r->path);
+    json_t *d = json_pack("{s:s, s:s}", "Leader", known ? li.leader : "", "LeaderAPI",
+                          known && li.leader_api ? li.leader_api : "");
+    reply_envelope(r, 503, false, msg, d);
+    return false;
+}
+
+/* Parses an audit page ("" or NULL: 0); answers 400 and returns false when invalid. */
+static bool page_param(api_req *r, long *page)
+{
+    const char *s = r->page != NULL ? r->page : query_get(r, "page");
+    *page = 0;
+    if (s == NULL || *s == '\0')
+        return true;
+    if (!all_digits(s) || strlen(s) > 6 || (*page = strtol(s, NULL, 10)) > API_MAX_PAGE) {
+        reply_error(r, 400, "Invalid page: '%s' is not a number in 0..%d", s, API_MAX_PAGE);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * orchestrator's durations (golib's SimpleTimeToSeconds): seconds as plain
+ * digits or with s, m, h, d; orch also takes w and sums like "1h30m".
+ * "0" means the default. Returns seconds, or -1 with why in msg.
+ */
+static int64_t parse_duration(const char *s, char *msg, size_t msglen)
+{
+    if (s == NULL || *s == '\0') {
+        snprintf(msg, msglen, "empty duration");
+        return -1;
+    }
+    if (all_digits(s)) {
+        if (strlen(s) > 12 || strtoll(s, NULL, 10) > API_MAX_DURATION_S)
+            goto toolong;
+        return strtoll(s, NULL, 10);
+    }
+    int64_t total = 0;
+    const char *p = s;
+    while (*p != '\0') {
+        if (!isdigit((unsigned char)*p)) {
+            snprintf(msg, msglen,
+                     "'%s' is not a duration (seconds, or a number with s, m, h, d or w: 90, "
+                     "30m, 2h, 1h30m)",
+                     s);
+            return -1;
+        }
+        const char *start = p;
+        while (isdigit((unsigned char)*p))
+            p++;
+        if (p - start > 9)
+            goto toolong;
+        int64_t v = strtoll(start, NULL, 10);
+        int64_t unit = *p == 's'   ? 1
+                       : *p == 'm' ? 60
+                       : *p == 'h' ? 3600
+                       : *p == 'd' ? 86400
+                       : *p == 'w' ? 604800
+                                   : 0;
+        if (unit == 0) {
+            snprintf(msg, msglen, "'%s': unknown unit '%c' (use s, m, h, d or w)", s, *p);
+            return -1;
+        }
+        p++;
+        total += v * unit;
+        if (total > API_MAX_DURATION_S)
+            goto toolong;
+    }
+    return total;
+toolong:
+    snprintf(msg, msglen, "'%s' is longer than 10 years", s);
+    return -1;
+}
+
+/*
+ * SQL matching a cluster's recoveries: by its name or alias as recorded, by
+ * the hint as given (recoveries outlive clusters: an old cluster name is
+ * still a name), and the recovery that promoted the cluster's master (its
+ * record carries the cluster name of before).
+ */
+static void sql_cluster_match(orch_sbuf *b, const reg_cluster *cl, const char *hint,
+                              bool recovery_table)
+{
+    orch_sbuf_str(b, "(cluster IN (");
+    store_sql_string(b, hint);
+    if (cl != NULL) {
+        orch_sbuf_str(b, ", ");
+        store_sql_string(b, cl->name);
+    }
+    orch_sbuf_str(b, ")");
+    if (recovery_table) {
+        orch_sbuf_str(b, " OR cluster_alias IN (");
+        store_sql_string(b, hint);
+        if (cl != NULL && cl->alias != NULL && cl->alias[0] != '\0') {
+            orch_sbuf_str(b, ", ");
+            store_sql_string(b, cl->alias);
+        }
+        orch_sbuf_str(b, ")");
+        if (cl != NULL) { /* names write IPv6 hosts in brackets */
+            orch_sbuf_str(b, " OR CONCAT(IF(LOCATE(':', successor_host) > 0, CONCAT('[', "
+                             "successor_host, ']'), successor_host), ':', successor_port) = ");
+            store_sql_string(b, cl->name);
+        }
+    }
+    orch_sbuf_str(b, ")");
+}
+
+/* ---- rows from the backend ---------------------------------------------------------- */
+
+static void on_rows(orch_err result, const char *message, json_t *rows, uint64_t affected,
+                    void *arg)
+{
+    api_pending *p = arg;
+    (void)affected;
+    if (result != ORCH_OK) {
+        json_decref(rows);
+        pending_error(p, 500, "Cannot read from the backend: %s", message);
+        return;
+    }
+    json_t *out = json_array();
+    for (size_t k = 0; out != NULL && k < json_array_size(rows); k++) {
+        if (json_array_append_new(out, p->render_row(json_array_get(rows, k))) != 0) {
+            json_decref(out);
+            out = NULL;
+        }
+    }
+    json_decref(rows);
+    pending_reply(p, 200, out);
+}
+
+/* Reads rows with stmt (taken) and answers them rendered by render_row. */
+static void answer_rows(api_req *r, const char *what, char *stmt,
+                        json_t *(*render_row)(const json_t *row))
+{
+    api_pending *p = pending_new(r);
+    if (p == NULL) {
+        free(stmt);
+        reply_error(r, 500, "out of memory");
+        return;
+    }
+    p->render_row = render_row;
+    pending_sql(p, what, stmt, on_rows);
+}
+
+/* ---- handlers: failure analysis and recovery ------------------------------------------ */
+
+/* The analysis cluster a hint names (by the registry's resolution, else as named). */
+static const analysis_cluster *analysis_cluster_of(const analysis_result *res, const char *hint,
+                                                   const reg_cluster *cl)
+{
+    for (size_t k = 0; res != NULL && k < res->nclusters; k++) {
+        const analysis_cluster *ac = &res->clusters[k];
+        if ((cl != NULL && strcmp(ac->name, cl->name) == 0) || strcmp(ac->name, hint) == 0 ||
+            (ac->alias != NULL && strcmp(ac->alias, hint) == 0))
+            return ac;
+    }
+    return NULL;
+}
+
+/*
+ * orchestrator's replication-analysis: the newest analysis (this
+ * coordinator's own; every coordinator runs it) in the envelope, entries with
+ * something to say only (orchestrator's default: no NoProblem entries), the
+ * downtimed included. What is not judged yet (the coordinator's or a
+ * cluster's warm-up) is said in the Message and in each entry's Orch.
+ */
+static void h_analysis(api_req *r)
+{
+    registry *reg = reg_of(r);
+    const analysis_result *res = r->a->be.analysis(r->a->be.arg);
+    const analysis_cluster *only = NULL;
+    if (r->hint != NULL) {
+        reg_cluster *cl = registry_cluster_by_hint(reg, r->hint);
+        only = analysis_cluster_of(res, r->hint, cl);
+        if (only == NULL && cl == NULL) {
+            reply_error(r, 404,
+                        "Cannot get analysis: unable to determine cluster name. "
+                        "clusterHint=%s",
+                        r->hint);
+            return;
+        }
+        if (only == NULL) { /* a cluster the newest analysis has not seen yet */
+            reply_envelope(r, 200, true, "Analysis (the cluster is newer than the analysis)",
+                           json_array());
+            return;
+        }
+    }
+    if (res == NULL) {
+        reply_envelope(r, 200, true, "Analysis (not run yet on this coordinator)", json_array());
+        return;
+    }
+    json_t *arr = json_array();
+    orch_sbuf warm = {0};
+    for (size_t c = 0; arr != NULL && c < res->nclusters; c++) {
+        const analysis_cluster *ac = &res->clusters[c];
+        if (only != NULL && ac != only)
+            continue;
+        if (ac->warming_up && !res->warming_up && warm.len < 512) {
+            orch_sbuf_str(&warm, warm.len ? "; " : "");
+            orch_sbuf_str(&warm, ac->name);
+            if (ac->note != NULL) {
+                orch_sbuf_str(&warm, ": ");
+                orch_sbuf_str(&warm, ac->note);
+            }
+        }
+        reg_cluster *cl = registry_cluster_by_hint(reg, ac->name);
+        if (cl != NULL && strcmp(cl->name, ac->name) != 0)
+            cl = NULL;
+        for (size_t k = ac->first; arr != NULL && k < ac->first + ac->count; k++) {
+            const analysis_entry *e = &res->entries[k];
+            if (r->has_key && !orch_key_equal(&e->key, &r->key))
+                continue;
+            if (json_array_append_new(
+                    arr, render_analysis_entry(res, e, cl, registry_get(reg, &e->key), &r->rc)) !=
+                0) {
+                json_decref(arr);
+                arr = NULL;
+            }
+        }
+    }
+    char msg[800];
+    if (res->warming_up)
+        snprintf(msg, sizeof(msg),
+                 "Analysis (this coordinator is warming up for %lld ms more: masters are not "
+                 "judged yet)",
+                 (long long)res->warmup_left_ms);
+    else if (warm.len > 0 && !warm.oom)
+        snprintf(msg, sizeof(msg), "Analysis (warming up: %s)", warm.p);
+    else
+        snprintf(msg, sizeof(msg), "Analysis");
+    orch_sbuf_fini(&warm);
+    if (arr == NULL)
+        reply_error(r, 500, "out of memory");
+    else
+        reply_envelope(r, 200, true, msg, arr);
+}
+
+static void h_audit_recovery(api_req *r)
+{
+    long page;
+    if (!page_param(r, &page))
+        return;
+    const char *unack = query_get(r, "unacknowledged");
+    orch_sbuf b = {0};
+    orch_sbuf_str(&b, "SELECT " RENDER_RECOVERY_COLUMNS " FROM recovery r WHERE 1 = 1");
+    if (r->uid != NULL) {
+        orch_sbuf_str(&b, " AND r.uid = ");
+        store_sql_string(&b, r->uid);
+    }
+    if (r->hint != NULL) {
+        orch_sbuf_str(&b, " AND ");
+        sql_cluster_match(&b, registry_cluster_by_hint(reg_of(r), r->hint), r->hint, true);
+    }
+    if (unack != NULL && strcmp(unack, "true") == 0)
+        orch_sbuf_str(&b, " AND r.acknowledged = 0");
+    orch_sbuf_fmt(&b, " ORDER BY r.started_at DESC, r.uid DESC LIMIT %d OFFSET %ld", API_AUDIT_PAGE,
+                  page * API_AUDIT_PAGE);
+    answer_rows(r, "audit-recovery", orch_sbuf_finish(&b), render_recovery_row);
+}
+
+static void h_audit_steps(api_req *r)
+{
+    orch_sbuf b = {0};
+    orch_sbuf_str(&b, "SELECT " RENDER_RECOVERY_STEP_COLUMNS " FROM recovery_step WHERE uid = ");
+    store_sql_string(&b, r->uid);
+    orch_sbuf_str(&b, " ORDER BY seq");
+    answer_rows(r, "audit-recovery-steps", orch_sbuf_finish(&b), render_recovery_step_row);
+}
+
+static void h_audit_detection(api_req *r)
+{
+    long page;
+    if (!page_param(r, &page))
+        return;
+    orch_sbuf b = {0};
+    orch_sbuf_str(&b,
+                  "SELECT " RENDER_FAILURE_DETECTION_COLUMNS " FROM failure_detection WHERE 1 = 1");
+    if (r->id != NULL) {
+        if (!all_digits(r->id) || strlen(r->id) > 18) {
+            orch_sbuf_fini(&b);
+            reply_error(r, 400, "Invalid detection id: '%s'", r->id);
+            return;
+        }
+        orch_sbuf_fmt(&b, " AND id = %s", r->id);
+    }
+    if (r->hint != NULL) {
+        orch_sbuf_str(&b, " AND ");
+        sql_cluster_match(&b, registry_cluster_by_hint(reg_of(r), r->hint), r->hint, false);
+    }
+    orch_sbuf_fmt(&b, " ORDER BY id DESC LIMIT %d OFFSET %ld", API_AUDIT_PAGE,
+                  page * API_AUDIT_PAGE);
+    answer_rows(r, "audit-failure-detection", orch_sbuf_finish(&b), render_failure_detection_row);
+}
+
+/* orchestrator: "enabled"/"disabled" in Details, from the operator snapshot. */
+static void h_check_global(api_req *r)
+{
+    if (r->a->deps.st == NULL && r->a->be.get_setting == be_get_setting) {
+        reply_error(r, 503, "This coordinator has no backend: the global switch is unknown");
+        return;
+    }
+    char v[16];
+    bool disabled = r->a->be.get_setting(r->a->be.arg, "recoveries_disabled", v, sizeof(v)) &&
+                    strcmp(v, "1") == 0;
+    const char *d = disabled ? "disabled" : "enabled";
+    char msg[64];
+    snprintf(msg, sizeof(msg), "Global recoveries %s", d);
+    reply_envelope(r, 200, true, msg, json_string(d));
+}
+
+/* Answers a requested recovery from its outcome and record (rec: owned, may be NULL). */
+static void recover_answer(api_pending *p, json_t *rec)
+{
+    char who[ORCH_KEY_STRLEN];
+    orch_key_format(&p->failed, who, sizeof(who));
+    json_t *succ = rec != NULL ? json_object_get(rec, "SuccessorKey") : NULL;
+    char succ_str[ORCH_KEY_STRLEN + 8] = "";
+    if (json_is_object(succ))
+        snprintf(succ_str, sizeof(succ_str), "%s:%" JSON_INTEGER_FORMAT,
+                 json_string_value(json_object_get(succ, "Hostname")),
+                 json_integer_value(json_object_get(succ, "Port")));
+    char msg[2048];
+    json_t *details;
+    if (p->force) {
+        /* orchestrator: "Master failed over" with the TopologyRecovery */
+        if (p->recovered)
+            snprintf(msg, sizeof(msg), "Master failed over: %s%s%s (recovery %s)%s", who,
+                     succ_str[0] ? " -> " : "", succ_str, p->uid, p->note);
+        else
+            snprintf(msg, sizeof(msg), "Master not failed over: %s (recovery %s)%s", p->rec_msg,
+                     p->uid[0] ? p->uid : "not started", p->note);
+        details = rec != NULL ? rec : json_null();
+    } else {
+        /* orchestrator: "Recovery executed on <key>" with the promoted key */
+        if (p->recovered)
+            snprintf(msg, sizeof(msg), "Recovery executed on %s%s%s (recovery %s)%s", who,
+                     succ_str[0] ? ": promoted " : "", succ_str, p->uid, p->note);
+        else
+            snprintf(msg, sizeof(msg), "Recovery of %s failed: %s (recovery %s)%s", who, p->rec_msg,
+                     p->uid[0] ? p->uid : "not started", p->note);
+        details = p->recovered ? (json_is_object(succ) ? json_incref(succ) : json_null())
+                               : render_key(&p->failed);
+        json_decref(rec);
+    }
+    pending_reply(p, p->recovered ? 200 : 500, render_envelope(p->recovered, msg, details));
+}
+
+static void on_recovery_record(orch_err result, const char *message, json_t *rows,
+                               uint64_t affected, void *arg)
+{
+    api_pending *p = arg;
+    (void)affected;
+    json_t *rec = NULL;
+    if (result == ORCH_OK && json_array_size(rows) == 1)
+        rec = render_recovery_row(json_array_get(rows, 0));
+    else if (result != ORCH_OK && p->a != NULL)
+        orch_warn(p->uid, "HTTP API: cannot read the record of recovery %s: %s", p->uid, message);
+    json_decref(rows);
+    recover_answer(p, rec);
+}
+
+static void on_recovered(void *arg, bool ok, const char *message, const char *uid)
+{
+    api_pending *p = arg;
+    p->recovered = ok;
+    snprintf(p->rec_msg, sizeof(p->rec_msg), "%s", message ? message : "");
+    snprintf(p->uid, sizeof(p->uid), "%s", uid ? uid : "");
+    if (p->a == NULL || p->req == NULL || p->uid[0] == '\0') {
+        recover_answer(p, NULL); /* nobody to tell, or no record to read */
+        return;
+    }
+    orch_sbuf b = {0};
+    orch_sbuf_str(&b, "SELECT " RENDER_RECOVERY_COLUMNS " FROM recovery r WHERE r.uid = ");
+    store_sql_string(&b, p->uid);
+    pending_sql(p, "recovery record", orch_sbuf_finish(&b), on_recovery_record);
+}
+
+/* Starts the recovery of failed (force: force-master-failover) and answers when it ends. */
+static void request_recovery(api_req *r, const orch_key *failed, bool force, const char *note)
+{
+    char user[256], reason[512];
+    request_user(r, user, sizeof(user));
+    snprintf(reason, sizeof(reason), "%s requested through the API by %s",
+             force ? "force-master-failover" : "recover", user);
+    api_pending *p = pending_new(r);
+    if (p == NULL) {
+        reply_error(r, 500, "out of memory");
+        return;
+    }
+    p->force = force;
+    p->failed = *failed;
+    snprintf(p->note, sizeof(p->note), "%s", note ? note : "");
+    char msg[512];
+    orch_err e =
+        r->a->be.recover(r->a->be.arg, failed, force, reason, on_recovered, p, msg, sizeof(msg));
+    if (e == ORCH_OK)
+        return; /* p may already be answered and gone */
+    int code = status_of(e);
+    if (e == ORCH_ERR_STATE) {
+        api_leader_info li;
+        get_leader(r, &li);
+        if (!li.is_leader)
+            code = 503; /* lost the lead since the route's check */
+    }
+    char who[ORCH_KEY_STRLEN];
+    orch_key_format(failed, who, sizeof(who));
+    pending_error(p, code, "Recovery not attempted on %s: %s", who, msg);
+}
+
+/*
+ * orchestrator's recover: the failed instance's recovery now (no anti-flap
+ * block for a requested one). A candidate is accepted for compatibility and
+ * not used yet (the Message says so); orch's own choice rules apply.
+ */
+static void h_recover(api_req *r)
+{
+    reg_instance *i = instance_of_request(r);
+    if (i == NULL)
+        return;
+    char note[ORCH_KEY_STRLEN + 96] = "";
+    if (r->has_cand)
+        snprintf(note, sizeof(note),
+                 "; candidate %s ignored: orch chooses the new master itself for now", r->cand_str);
+    request_recovery(r, &i->key, false, note);
+}
+
+/* orchestrator's force-master-failover: the cluster's master fails over even if healthy. */
+static void h_force_failover(api_req *r)
+{
+    reg_cluster *cl = cluster_of_request(r);
+    if (cl == NULL)
+        return;
+    if (cl->master == NULL) {
+        reply_error(r, 404, "No masters found for %s", cl->name);
+        return;
+    }
+    request_recovery(r, &cl->master->key, true, NULL);
+}
+
+/* ---- handlers: acknowledgements ---------------------------------------------------------- */
+
+static void on_ack(orch_err result, const char *message, json_t *rows, uint64_t affected, void *arg)
+{
+    api_pending *p = arg;
+    json_decref(rows);
+    if (result != ORCH_OK) {
+        pending_error(p, 500, "Cannot acknowledge: %s", message);
+        return;
+    }
+    char msg[800];
+    snprintf(msg, sizeof(msg), "%s: %llu recover%s acknowledged", p->ok_msg,
+             (unsigned long long)affected, affected == 1 ? "y" : "ies");
+    pending_reply(p, 200, render_envelope(true, msg, json_integer((json_int_t)affected)));
+}
+
+/*
+ * Acknowledges the unacknowledged recoveries matching where (SQL, taken over
+ * from b), which lifts their anti-flap block; answers with the count.
+ * orchestrator requires a comment.
+ */
+static void ack(api_req *r, orch_sbuf *where, const char *ok_msg)
+{
+    const char *comment = query_get(r, "comment");
+    while (comment != NULL && isspace((unsigned char)*comment))
+        comment++;
+    if (comment == NULL || *comment == '\0') {
+        orch_sbuf_fini(where);
+        reply_error(r, 400, "No acknowledge comment given (add ?comment=...)");
+        return;
+    }
+    char user[256];
+    request_user(r, user, sizeof(user));
+    orch_sbuf b = {0};
+    orch_sbuf_str(&b, "UPDATE recovery SET acknowledged = 1, acknowledged_at = NOW(6), "
+                      "acknowledged_by = ");
+    store_sql_string(&b, user);
+    orch_sbuf_str(&b, ", acknowledged_comment = ");
+    store_sql_string(&b, comment);
+    orch_sbuf_str(&b, " WHERE acknowledged = 0 AND state <> 'running' AND ");
+    char *w = orch_sbuf_finish(where);
+    orch_sbuf_str(&b, w != NULL ? w : "0 = 1");
+    if (w == NULL)
+        b.oom = true;
+    free(w);
+    api_pending *p = pending_new(r);
+    if (p == NULL) {
+        orch_sbuf_fini(&b);
+        reply_error(r, 500, "out of memory");
+        return;
+    }
+    snprintf(p->ok_msg, sizeof(p->ok_msg), "%s", ok_msg);
+    pending_sql(p, "acknowledgement", orch_sbuf_finish(&b), on_ack);
+}
+
+static void h_ack_cluster(api_req *r)
+{
+    reg_cluster *cl = registry_cluster_by_hint(reg_of(r), r->hint);
+    orch_sbuf w = {0};
+    sql_cluster_match(&w, cl, r->hint, true);
+    char msg[ORCH_KEY_STRLEN + 300];
+    snprintf(msg, sizeof(msg), "Acknowledged cluster recoveries of %s", cl ? cl->name : r->hint);
+    ack(r, &w, msg);
+}
+
+static void h_ack_instance(api_req *r)
+{
+    reg_instance *i = registry_find(reg_of(r), r->key.host, r->key.port);
+    const orch_key *k = i != NULL ? &i->key : &r->key;
+    orch_sbuf w = {0};
+    orch_sbuf_str(&w, "failed_host = ");
+    store_sql_string(&w, k->host);
+    orch_sbuf_fmt(&w, " AND failed_port = %u", (unsigned)k->port);
+    char name[ORCH_KEY_STRLEN], msg[ORCH_KEY_STRLEN + 64];
+    orch_key_format(k, name, sizeof(name));
+    snprintf(msg, sizeof(msg), "Acknowledged instance recoveries of %s", name);
+    ack(r, &w, msg);
+}
+
+static void h_ack_uid(api_req *r)
+{
+    if (strlen(r->uid) > 64) {
+        reply_error(r, 400, "Invalid recovery UID: longer than 64 characters");
+        return;
+    }
+    orch_sbuf w = {0};
+    orch_sbuf_str(&w, "uid = ");
+    store_sql_string(&w, r->uid);
+    char msg[128];
+    snprintf(msg, sizeof(msg), "Acknowledged recovery %s", r->uid);
+    ack(r, &w, msg);
+}
+
+static void h_ack_all(api_req *r)
+{
+    orch_sbuf w = {0};
+    orch_sbuf_str(&w, "1 = 1");
+    ack(r, &w, "Acknowledged all recoveries");
+}
+
+/* ---- handlers: operator state ---------------------------------------------------------- */
+
+static void on_op(orch_err result, const char *message, void *arg)
+{
+    api_pending *p = arg;
+    if (result != ORCH_OK) {
+        pending_error(p, result == ORCH_ERR_MYSQL ? 503 : 500, "%s", message);
+        return;
+    }
+    char msg[800];
+    snprintf(msg, sizeof(msg), "%s%s", p->ok_msg,
+             message != NULL && strstr(message, "nothing to end") ? " (there was none)" : "");
+    json_t *d = p->ok_details;
+    p->ok_details = NULL;
+    pending_reply(p, 200, render_envelope(true, msg, d));
+}
+
+/* Submits an operator write; answers with ok_msg and details (taken) once written. */
+static void submit_op(api_req *r, const store_op *op, const char *ok_msg, json_t *details)
+{
+    api_pending *p = pending_new(r);
+    if (p == NULL) {
+        json_decref(details);
+        reply_error(r, 500, "out of memory");
+        return;
+    }
+    snprintf(p->ok_msg, sizeof(p->ok_msg), "%s", ok_msg);
+    p->ok_details = details;
+    char msg[512];
+    orch_err e = r->a->be.submit_op(r->a->be.arg, op, on_op, p, msg, sizeof(msg));
+    if (e != ORCH_OK)
+        pending_error(p, status_of(e), "%s", msg);
+}
+
+/* disable-/enable-global-recoveries: the recoveries_disabled setting every node reads. */
+static void h_global(api_req *r)
+{
+    bool disable = strstr(r->route->pattern, "disable") != NULL;
+    store_op op = {.kind = STORE_OP_SET_GLOBAL_SETTING,
+                   .name = "recoveries_disabled",
+                   .value = disable ? "1" : NULL};
+    submit_op(r, &op, disable ? "Globally disabled recoveries" : "Globally enabled recoveries",
+              json_string(disable ? "disabled" : "enabled"));
+}
+
+/* begin-downtime and begin-maintenance: owner, reason, duration (default 10 minutes). */
+static void begin_timed(api_req *r, store_op_kind kind, const char *what)
+{
+    reg_instance *i = instance_of_request(r);
+    if (i == NULL)
+        return;
+    int64_t secs = API_DEFAULT_MAINT_S;
+    if (r->duration != NULL) {
+        char why[256];
+        int64_t v = parse_duration(r->duration, why, sizeof(why));
+        if (v < 0) {
+            reply_error(r, 400, "Invalid duration: %s", why);
+            return;
+        }
+        if (v > 0)
+            secs = v;
+    }
+    store_op op = {.kind = kind,
+                   .key = i->key,
+                   .owner = r->owner,
+                   .reason = r->reason,
+                   .duration_ms = secs * 1000};
+    char msg[ORCH_KEY_STRLEN + 96];
+    snprintf(msg, sizeof(msg), "%s begun: %s for %lld s", what, i->name, (long long)secs);
+    submit_op(r, &op, msg, render_key(&i->key));
+}
+
+static void end_timed(api_req *r, store_op_kind kind, const char *what)
+{
+    reg_instance *i = instance_of_request(r);
+    if (i == NULL)
+        return;
+    store_op op = {.kind = kind, .key = i->key};
+    char msg[ORCH_KEY_STRLEN + 64];
+    snprintf(msg, sizeof(msg), "%s ended: %s", what, i->name);
+    submit_op(r, &op, msg, render_key(&i->key));
+}
+
+static void h_begin_downtime(api_req *r)
+{
+    begin_timed(r, STORE_OP_BEGIN_DOWNTIME, "Downtime");
+}
+
+static void h_end_downtime(api_req *r)
+{
+    end_timed(r, STORE_OP_END_DOWNTIME, "Downtime");
+}
+
+static void h_begin_maintenance(api_req *r)
+{
+    begin_timed(r, STORE_OP_BEGIN_MAINTENANCE, "Maintenance");
+}
+
+static void h_end_maintenance(api_req *r)
+{
+    end_timed(r, STORE_OP_END_MAINTENANCE, "Maintenance");
+}
+
+/* orchestrator's register-candidate: a promotion rule for an hour (its
+ * CandidateDatabaseInstanceExpireMinutes), overriding the agent's. */
+static void h_register_candidate(api_req *r)
+{
+    static const char *const rules[] = {"prefer", "neutral", "prefer_not", "must_not"};
+    bool known = false;
+    for (size_t k = 0; k < sizeof(rules) / sizeof(rules[0]); k++)
+        known = known || strcmp(r->rule, rules[k]) == 0;
+    if (!known) {
+        reply_error(r, 400,
+                    "Invalid promotion rule '%s': use prefer, neutral, prefer_not or must_not",
+                    r->rule);
+        return;
+    }
+    reg_instance *i = instance_of_request(r);
+    if (i == NULL)
+        return;
+    store_op op = {.kind = STORE_OP_REGISTER_CANDIDATE,
+                   .key = i->key,
+                   .rule = r->rule,
+                   .duration_ms = (int64_t)API_CANDIDATE_S * 1000};
+    char msg[ORCH_KEY_STRLEN + 64];
+    snprintf(msg, sizeof(msg), "Registered candidate %s: %s", i->name, r->rule);
+    submit_op(r, &op, msg, render_key(&i->key));
+}
+
+/* orchestrator's set-cluster-alias/:clusterName?alias= (an empty alias removes it). */
+static void h_set_alias(api_req *r)
+{
+    reg_cluster *cl = cluster_of_request(r);
+    if (cl == NULL)
+        return;
+    const char *alias = query_get(r, "alias");
+    if (alias == NULL)
+        alias = "";
+    if (strlen(alias) > 255) {
+        reply_error(r, 400, "Invalid alias: longer than 255 bytes");
+        return;
+    }
+    store_op op = {.kind = STORE_OP_SET_CLUSTER_ALIAS, .cluster = cl->name, .alias = alias};
+    char msg[ORCH_KEY_STRLEN + 300];
+    snprintf(msg, sizeof(msg), "Cluster %s now has alias '%s'", cl->name, alias);
+    submit_op(r, &op, msg, NULL);
+}
+
 /* ---- the request callback --------------------------------------------------------- */
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -1180,7 +2266,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     char *segs[API_MAX_SEGS];
     size_t nsegs = 0;
 
-    if (stream_cancelled(a, req))
+    if (stream_cancelled(a, req) || pending_cancelled(a, req))
         return;
     const char *uri = evhttp_request_get_uri(req);
     if (uri == NULL) {
@@ -1222,8 +2308,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         reply_error(&r, 404, "Unknown route: %s", r.path);
         goto out;
     }
-    if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+    bool writes = (r.route->flags & ROUTE_WRITES) != 0;
+    if (method != EVHTTP_REQ_GET && (method != EVHTTP_REQ_HEAD || writes)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                          writes ? "GET" : "GET, HEAD");
         reply_error(&r, 405, "Method not allowed on %s (use GET)", r.path);
         goto out;
     }
@@ -1236,6 +2324,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         }
     }
     if (!take_params(&r, segs, nsegs))
+        goto out;
+    if ((r.route->flags & ROUTE_LEADER) != 0 && !leader_or_refuse(&r))
         goto out;
     r.rc = (render_ctx){
         .now_ms = orch_mono_ms(),
@@ -1317,6 +2407,17 @@ api *api_start(struct event_base *base, const char *listen, const api_deps *deps
     }
     a->base = base;
     a->deps = *deps;
+    a->deps.backend = NULL; /* copied below: the caller's may not outlive us */
+    if (deps->backend != NULL) {
+        a->be = *deps->backend;
+    } else {
+        a->be = (api_backend){.analysis = be_analysis,
+                              .recover = be_recover,
+                              .submit_op = be_submit_op,
+                              .submit_batch = be_submit_batch,
+                              .get_setting = be_get_setting,
+                              .arg = a};
+    }
     a->batch = deps->stream_batch > 0 ? deps->stream_batch : 128;
     auth_fill(&a->auth, auth);
     a->http = evhttp_new(base);
@@ -1372,6 +2473,17 @@ void api_stop(api *a)
         if (st->closed && st->own_req)
             evhttp_send_reply_end(st->req);
         stream_free(st);
+    }
+    /* Answers still owed: their connections are gone with evhttp_free (the
+     * close callbacks let go of the requests); the contexts stay for the
+     * callbacks, which free them. */
+    while (a->pendings != NULL) {
+        api_pending *p = a->pendings;
+        a->pendings = p->next;
+        p->a = NULL;
+        p->req = NULL;
+        p->evcon = NULL;
+        p->prev = p->next = NULL;
     }
     memset(&a->auth, 0, sizeof(a->auth));
     free(a);

@@ -18,6 +18,16 @@
  * WWW-Authenticate for missing or wrong credentials, 403 for a read-only user
  * on a write route.
  *
+ * Recovery and operator-state routes (replication-analysis, audit-*,
+ * recover, force-master-failover, ack-*, *-global-recoveries, downtime,
+ * maintenance, candidates, cluster aliases) reach recovery.c and store.c
+ * through an api_backend. Those answered from the backend or by a recovery
+ * are answered later, from their done callbacks on the loop; a client that
+ * hangs up meanwhile, or api_stop, leaves nothing behind but the small
+ * context the callback frees. recover and force-master-failover are the
+ * leader's: a follower answers 503 with the leader's API URL (forwarding is a
+ * later step). Operator state is written by any coordinator (DESIGN.md 4).
+ *
  * Instance lists longer than api_deps.stream_batch are streamed (chunked),
  * one batch per loop turn after the previous one was written, so that
  * all-instances of a large fleet never holds the loop (an instance takes
@@ -30,10 +40,13 @@
 #ifndef ORCH_API_H
 #define ORCH_API_H
 
+#include "analysis.h"
 #include "coord_config.h"
 #include "err.h"
 #include "metrics.h"
+#include "recovery.h"
 #include "registry.h"
+#include "store.h"
 
 #include <event2/event.h>
 #include <stdbool.h>
@@ -76,6 +89,29 @@ typedef struct api_health_info {
 } api_health_info;
 
 /*
+ * What the recovery and operator-state routes use of recovery.c and store.c,
+ * with the contracts of recovery_analysis, recovery_request, store_submit_op,
+ * store_submit_batch and store_get_setting (arg first). Called on the loop
+ * thread; done callbacks run on the loop thread, exactly once when the call
+ * returned ORCH_OK (possibly before it returns: a recovery may end at once)
+ * and never otherwise. The API touches nothing of a request after its call
+ * returned ORCH_OK. The unit tests pass fakes; the coordinator passes none
+ * (api_deps.backend NULL) and gets the real functions over api_deps.rec and
+ * api_deps.st.
+ */
+typedef struct api_backend {
+    const analysis_result *(*analysis)(void *arg);
+    orch_err (*recover)(void *arg, const orch_key *failed, bool force, const char *reason,
+                        recovery_done_fn done, void *done_arg, char *msg, size_t msglen);
+    orch_err (*submit_op)(void *arg, const store_op *op, store_done_fn done, void *done_arg,
+                          char *msg, size_t msglen);
+    orch_err (*submit_batch)(void *arg, const char *what, char **stmts, size_t n,
+                             store_rows_fn done, void *done_arg, char *msg, size_t msglen);
+    bool (*get_setting)(void *arg, const char *name, char *buf, size_t buflen);
+    void *arg;
+} api_backend;
+
+/*
  * What the API reads. Copied by api_start(); the pointers are borrowed and
  * must outlive the api. Callbacks run on the loop thread with their output
  * zeroed (backend_rtt_us and write_queue_depth preset to -1); either may be
@@ -93,6 +129,9 @@ typedef struct api_deps {
     bool recover_master;              /* reported in ClusterInfo */
     bool recover_intermediate_master; /* reported in ClusterInfo */
     size_t stream_batch; /* longer instance lists are streamed, this many per chunk (0: 128) */
+    recovery_mgr *rec;   /* the newest analysis, requested recoveries; may be NULL */
+    store *st;           /* audits, acknowledgements, operator state; may be NULL (503) */
+    const api_backend *backend; /* NULL: the real functions over rec and st (copied) */
 } api_deps;
 
 /* Credentials (copied by api_start / api_set_auth). */
@@ -110,7 +149,11 @@ typedef struct api_auth {
 api *api_start(struct event_base *base, const char *listen, const api_deps *deps,
                const api_auth *auth, char *msg, size_t msglen);
 
-/* Stops listening, drops open connections and frees. Safe on NULL. */
+/*
+ * Stops listening, drops open connections and frees. Answers still owed by a
+ * backend or a recovery are dropped: their callbacks, when they come, free
+ * their contexts and touch nothing else. Safe on NULL.
+ */
 void api_stop(api *a);
 
 /* The bound port (useful after listening on port 0). */

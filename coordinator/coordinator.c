@@ -539,7 +539,9 @@ coordinator *coordinator_new(const char *config_path, coord_config *cfg, char *m
                      .leader = api_leader_cb,
                      .health = api_health_cb,
                      .arg = c,
-                     .stale_after_ms = c->cfg.stale_after_ms};
+                     .stale_after_ms = c->cfg.stale_after_ms,
+                     .rec = c->rec,
+                     .st = c->st};
     api_auth auth = {.mode = (coord_auth_mode)c->cfg.auth_mode,
                      .user = c->cfg.auth_user,
                      .password = c->cfg.auth_password,

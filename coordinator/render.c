@@ -976,3 +976,410 @@ char *render_page(reg_cluster *const *clusters, size_t nclusters, const render_p
     orch_sbuf_str(&b, "</body></html>\n");
     return orch_sbuf_finish(&b);
 }
+
+/* ---- failure analysis and recoveries --------------------------------------------- */
+
+static json_t *keys_of(const orch_key *v, size_t n)
+{
+    json_t *a = json_array();
+    if (a == NULL)
+        return NULL;
+    for (size_t k = 0; k < n; k++) {
+        if (json_array_append_new(a, render_key(&v[k])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+static json_t *structure_of(uint32_t bits)
+{
+    json_t *a = json_array();
+    if (a == NULL)
+        return NULL;
+    for (unsigned b = 0; b < ANALYSIS_ST__COUNT; b++) {
+        if ((bits & (1u << b)) != 0 &&
+            json_array_append_new(a, json_string(analysis_structure_name(1u << b))) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+static json_t *errant_of(const analysis_entry *e)
+{
+    json_t *a = json_array();
+    if (a == NULL)
+        return NULL;
+    bool oom = false;
+    for (size_t k = 0; k < e->nerrant && !oom; k++) {
+        json_t *o = json_object();
+        if (o == NULL) {
+            oom = true;
+            break;
+        }
+        put(o, "Key", render_key(&e->errant[k].replica), &oom);
+        put(o, "GTID", jstr(e->errant[k].gtid), &oom);
+        put(o, "Downtimed", json_boolean(e->errant[k].downtimed), &oom);
+        if (json_array_append_new(a, o) != 0)
+            oom = true;
+    }
+    if (oom) {
+        json_decref(a);
+        return NULL;
+    }
+    return a;
+}
+
+/*
+ * orchestrator's IsReplicasDowntimed: a master whose every replica is
+ * downtimed, with a finding that is only about those replicas, counts as
+ * downtimed itself.
+ */
+static bool replicas_downtimed(const analysis_entry *e)
+{
+    if (!e->is_master || e->count_replicas == 0 || e->count_downtimed_replicas != e->count_replicas)
+        return false;
+    switch (e->code) {
+    case ANALYSIS_ALL_MASTER_REPLICAS_NOT_REPLICATING:
+    case ANALYSIS_ALL_MASTER_REPLICAS_NOT_REPLICATING_OR_DEAD:
+    case ANALYSIS_MASTER_SINGLE_REPLICA_NOT_REPLICATING:
+    case ANALYSIS_MASTER_SINGLE_REPLICA_DEAD:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static json_t *analysis_orch(const analysis_result *res, const analysis_entry *e,
+                             const analysis_cluster *ac)
+{
+    json_t *o = json_object();
+    json_t *d = json_object();
+    if (o == NULL || d == NULL) {
+        json_decref(o);
+        json_decref(d);
+        return NULL;
+    }
+    bool oom = false;
+    put(d, "State", json_string(analysis_direct_state_name(e->direct.state)), &oom);
+    put(d, "Answered",
+        e->direct.state == ANALYSIS_DIRECT_ANSWERED
+            ? json_string(render_agent_state_name(e->direct.answered))
+            : json_null(),
+        &oom);
+    put(d, "Wanted", json_boolean(e->direct_check_wanted), &oom);
+    put(o, "Recoverable", json_boolean(e->recoverable), &oom);
+    put(o, "Role", json_string(analysis_role_name(e->role)), &oom);
+    put(o, "AgentState", json_string(render_agent_state_name(e->state)), &oom);
+    put(o, "Stale", json_boolean(e->stale), &oom);
+    put(o, "AgentSecondsSinceReport", json_real((double)e->agent_age_ms / 1000.0), &oom);
+    put(o, "DirectCheck", d, &oom);
+    put(o, "InMaintenance", json_boolean(e->in_maintenance), &oom);
+    put(o, "CountStaleReplicas", json_integer(e->count_stale_replicas), &oom);
+    put(o, "CountConfirmingReplicas", json_integer(e->count_confirming_replicas), &oom);
+    put(o, "CountVetoingReplicas", json_integer(e->count_vetoing_replicas), &oom);
+    put(o, "StructureDetail", jstr(e->structure_detail), &oom);
+    put(o, "ErrantReplicas", errant_of(e), &oom);
+    put(o, "ClusterWarmingUp", json_boolean(ac != NULL && ac->warming_up), &oom);
+    put(o, "ClusterNote", jstr(ac != NULL ? ac->note : NULL), &oom);
+    put(o, "WarmupRemainingMilliseconds", json_integer(res->warmup_left_ms), &oom);
+    if (oom) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+json_t *render_analysis_entry(const analysis_result *res, const analysis_entry *e,
+                              const reg_cluster *cl, const reg_instance *inst, const render_ctx *c)
+{
+    const analysis_cluster *ac = e->cluster < res->nclusters ? &res->clusters[e->cluster] : NULL;
+    const Orch__InstanceReport *r = inst != NULL ? inst->report : NULL;
+    const Orch__ServerStatus *sv = r != NULL ? r->server : NULL;
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    bool oom = false;
+    char ts[32];
+
+    json_t *details = cl != NULL ? render_cluster_info(cl, c) : json_object();
+    if (details != NULL && ac != NULL) {
+        put(details, "ClusterName", jstr(ac->name), &oom);
+        put(details, "ClusterAlias", jstr(str_nonempty(ac->alias) ? ac->alias : ac->name), &oom);
+    }
+    bool mariadb = sv != NULL && sv->has_flavor && sv->flavor == ORCH__FLAVOR__FLAVOR_MARIADB;
+    bool downtimed = e->is_downtimed && e->downtime_until_wall_ms > 0;
+    int64_t remaining = downtimed ? (e->downtime_until_wall_ms - c->now_wall_ms) / 1000 : 0;
+    bool replicas_dt = replicas_downtimed(e);
+
+    put(o, "AnalyzedInstanceKey", render_key(&e->key), &oom);
+    put(o, "AnalyzedInstanceMasterKey", e->has_master ? render_key(&e->master_key) : key_of("", 0),
+        &oom);
+    put(o, "ClusterDetails", details, &oom);
+    put(o, "AnalyzedInstanceDataCenter", jstr(r ? r->data_center : NULL), &oom);
+    put(o, "AnalyzedInstanceRegion", jstr(r ? r->region : NULL), &oom);
+    put(o, "AnalyzedInstancePhysicalEnvironment", jstr(r ? r->environment : NULL), &oom);
+    put(o, "AnalyzedInstanceBinlogCoordinates",
+        coordinates(sv ? sv->binlog_file : NULL, sv && sv->has_binlog_pos ? sv->binlog_pos : 0, 0),
+        &oom);
+    put(o, "IsMaster", json_boolean(e->is_master), &oom);
+    put(o, "IsClusterMaster",
+        json_boolean(e->is_master && ac != NULL && orch_key_equal(&ac->master, &e->key)), &oom);
+    put(o, "IsCoMaster", json_boolean(e->is_co_master), &oom);
+    put(o, "LastCheckValid", json_boolean(e->last_check_valid), &oom);
+    put(o, "LastCheckPartialSuccess", json_false(), &oom);
+    put(o, "CountReplicas", json_integer(e->count_replicas), &oom);
+    put(o, "CountValidReplicas", json_integer(e->count_valid_replicas), &oom);
+    put(o, "CountValidReplicatingReplicas", json_integer(e->count_valid_replicating_replicas),
+        &oom);
+    put(o, "CountReplicasFailingToConnectToMaster",
+        json_integer(e->count_replicas_failing_to_connect_to_master), &oom);
+    put(o, "CountDowntimedReplicas", json_integer(e->count_downtimed_replicas), &oom);
+    put(o, "ReplicationDepth", json_integer(e->replication_depth), &oom);
+    put(o, "Replicas", keys_of(e->replicas, e->nreplicas), &oom);
+    put(o, "SlaveHosts", keys_of(e->replicas, e->nreplicas), &oom);
+    put(o, "IsFailingToConnectToMaster", json_boolean(e->is_failing_to_connect_to_master), &oom);
+    put(o, "Analysis", json_string(analysis_code_name(e->code)), &oom);
+    put(o, "Description", jstr(e->description), &oom);
+    put(o, "StructureAnalysis", structure_of(e->structure), &oom);
+    put(o, "IsDowntimed", json_boolean(e->is_downtimed), &oom);
+    put(o, "IsReplicasDowntimed", json_boolean(replicas_dt), &oom);
+    put(o, "DowntimeEndTimestamp",
+        json_string(fmt_ts(downtimed ? e->downtime_until_wall_ms : 0, ts, sizeof(ts))), &oom);
+    put(o, "DowntimeRemainingSeconds", json_integer(remaining > 0 ? remaining : 0), &oom);
+    put(o, "IsBinlogServer", json_false(), &oom);
+    put(o, "PseudoGTIDImmediateTopology", json_false(), &oom);
+    put(o, "OracleGTIDImmediateTopology",
+        json_boolean(!mariadb && strncasecmp(e->gtid_mode, "ON", 2) == 0), &oom);
+    put(o, "MariaDBGTIDImmediateTopology", json_boolean(mariadb), &oom);
+    put(o, "BinlogServerImmediateTopology", json_false(), &oom);
+    put(o, "SemiSyncMasterEnabled", json_boolean(e->semi_sync_master_enabled), &oom);
+    put(o, "SemiSyncMasterStatus", json_boolean(e->semi_sync_master_status), &oom);
+    put(o, "SemiSyncMasterWaitForReplicaCount", json_integer(e->semi_sync_master_wait_count), &oom);
+    put(o, "SemiSyncMasterClients", json_integer(e->semi_sync_master_clients), &oom);
+    put(o, "CountSemiSyncReplicasEnabled", json_integer(e->count_semi_sync_replicas_enabled), &oom);
+    put(o, "CountLoggingReplicas", json_integer(e->count_logging_replicas), &oom);
+    put(o, "CountDelayedReplicas", json_integer(e->count_delayed_replicas), &oom);
+    put(o, "CountLaggingReplicas", json_integer(e->count_lagging_replicas), &oom);
+    put(o, "IsActionableRecovery", json_boolean(e->recoverable), &oom);
+    put(o, "SkippableDueToDowntime", json_boolean(e->is_downtimed || replicas_dt), &oom);
+    put(o, "GTIDMode", jstr(e->gtid_mode), &oom);
+    put(o, "MinReplicaGTIDMode", jstr(e->min_replica_gtid_mode), &oom);
+    put(o, "MaxReplicaGTIDMode", jstr(e->max_replica_gtid_mode), &oom);
+    put(o, "MaxReplicaGTIDErrant", jstr(e->max_replica_gtid_errant), &oom);
+    put(o, "CommandHint", json_string(""), &oom);
+    put(o, "IsReadOnly", json_boolean(e->is_read_only), &oom);
+    put(o, "Orch", analysis_orch(res, e, ac), &oom);
+    if (oom) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* A column of a backend row: its string, "" for null or absent. */
+static const char *col(const json_t *row, const char *name)
+{
+    const char *s = json_string_value(json_object_get(row, name));
+    return s != NULL ? s : "";
+}
+
+/* A column as a non-negative integer; 0 when null or not a number. */
+static int64_t col_int(const json_t *row, const char *name)
+{
+    const char *s = col(row, name);
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    return end != s && *end == '\0' && v >= 0 ? (int64_t)v : 0;
+}
+
+static bool col_bool(const json_t *row, const char *name)
+{
+    return col_int(row, name) != 0;
+}
+
+/* A DATETIME(6) column without its fraction; "" for null. */
+static json_t *col_ts(const json_t *row, const char *name)
+{
+    const char *s = col(row, name);
+    size_t n = strcspn(s, ".");
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%.*s", (int)(n < sizeof(buf) ? n : sizeof(buf) - 1), s);
+    return jstr(buf);
+}
+
+/* orchestrator's InstanceKeyMap of a comma-separated "host:port" list. */
+static json_t *key_list(const char *list)
+{
+    json_t *a = json_array();
+    if (a == NULL)
+        return NULL;
+    const char *p = list;
+    while (p != NULL && *p != '\0') {
+        size_t n = strcspn(p, ",");
+        char item[ORCH_KEY_STRLEN + 8];
+        orch_key k;
+        if (n > 0 && n < sizeof(item)) {
+            snprintf(item, sizeof(item), "%.*s", (int)n, p);
+            if (orch_key_parse(item, 3306, &k, NULL, 0) == ORCH_OK &&
+                json_array_append_new(a, render_key(&k)) != 0) {
+                json_decref(a);
+                return NULL;
+            }
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return a;
+}
+
+/* The minimal ReplicationAnalysis a recorded recovery or detection knows. */
+static json_t *recorded_analysis(const char *host, int64_t port, const char *cluster,
+                                 const char *alias, const char *analysis, const char *description)
+{
+    json_t *o = json_object();
+    json_t *cd = json_object();
+    if (o == NULL || cd == NULL) {
+        json_decref(o);
+        json_decref(cd);
+        return NULL;
+    }
+    bool oom = false;
+    put(cd, "ClusterName", jstr(cluster), &oom);
+    put(cd, "ClusterAlias", jstr(str_nonempty(alias) ? alias : cluster), &oom);
+    put(cd, "ClusterDomain", json_string(""), &oom);
+    put(o, "AnalyzedInstanceKey", key_of(host, (uint32_t)port), &oom);
+    put(o, "AnalyzedInstanceMasterKey", key_of("", 0), &oom);
+    put(o, "ClusterDetails", cd, &oom);
+    put(o, "Analysis", jstr(analysis), &oom);
+    put(o, "Description", jstr(description), &oom);
+    if (oom) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+json_t *render_recovery_row(const json_t *row)
+{
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    bool oom = false;
+    const char *state = col(row, "state");
+    const char *analysis = col(row, "analysis");
+    const char *description = col(row, "description");
+    bool ok = col_bool(row, "is_successful");
+    int64_t succ_port = col_int(row, "successor_port");
+    /* a failure's error is appended to the description after " | " (recovery.c) */
+    const char *err = strstr(description, " | ");
+    const char *last = err;
+    while (last != NULL && (last = strstr(last + 3, " | ")) != NULL)
+        err = last;
+    json_t *errors = json_array();
+    if (errors != NULL && !ok && err != NULL && json_array_append_new(errors, jstr(err + 3)) != 0)
+        oom = true;
+    const char *type = strstr(analysis, "IntermediateMaster") ? "IntermediateMasterRecovery"
+                       : strstr(analysis, "CoMaster")         ? "CoMasterRecovery"
+                                                              : "MasterRecovery";
+    json_t *orch = json_object();
+    if (orch != NULL) {
+        put(orch, "State", jstr(state), &oom);
+        put(orch, "Epoch", json_integer((json_int_t)col_int(row, "epoch")), &oom);
+    }
+
+    put(o, "Id", json_integer((json_int_t)col_int(row, "ordinal")), &oom);
+    put(o, "UID", jstr(col(row, "uid")), &oom);
+    put(o, "AnalysisEntry",
+        recorded_analysis(col(row, "failed_host"), col_int(row, "failed_port"), col(row, "cluster"),
+                          col(row, "cluster_alias"), analysis, description),
+        &oom);
+    put(o, "SuccessorKey",
+        succ_port > 0 ? key_of(col(row, "successor_host"), (uint32_t)succ_port) : json_null(),
+        &oom);
+    put(o, "SuccessorAlias", json_string(""), &oom);
+    put(o, "IsActive", json_boolean(strcmp(state, "running") == 0), &oom);
+    put(o, "IsSuccessful", json_boolean(ok), &oom);
+    put(o, "LostReplicas", key_list(col(row, "lost_replicas")), &oom);
+    put(o, "ParticipatingInstanceKeys", key_list(col(row, "participating_replicas")), &oom);
+    put(o, "AllErrors", errors, &oom);
+    put(o, "RecoveryStartTimestamp", col_ts(row, "started_at"), &oom);
+    put(o, "RecoveryEndTimestamp", col_ts(row, "ended_at"), &oom);
+    put(o, "ProcessingNodeHostname", jstr(col(row, "node")), &oom);
+    put(o, "ProcessingNodeToken", json_string(""), &oom);
+    put(o, "Acknowledged", json_boolean(col_bool(row, "acknowledged")), &oom);
+    put(o, "AcknowledgedAt", col_ts(row, "acknowledged_at"), &oom);
+    put(o, "AcknowledgedBy", jstr(col(row, "acknowledged_by")), &oom);
+    put(o, "AcknowledgedComment", jstr(col(row, "acknowledged_comment")), &oom);
+    put(o, "LastDetectionId", json_integer(0), &oom);
+    put(o, "RelatedRecoveryId", json_integer(0), &oom);
+    put(o, "Type", json_string(type), &oom);
+    put(o, "RecoveryType", json_string("MasterRecoveryGTID"), &oom);
+    put(o, "Orch", orch, &oom);
+    if (oom) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+json_t *render_recovery_step_row(const json_t *row)
+{
+    json_t *o = json_object();
+    json_t *orch = json_object();
+    if (o == NULL || orch == NULL) {
+        json_decref(o);
+        json_decref(orch);
+        return NULL;
+    }
+    bool oom = false;
+    put(orch, "Step", jstr(col(row, "step")), &oom);
+    put(o, "Id", json_integer((json_int_t)col_int(row, "seq")), &oom);
+    put(o, "RecoveryUID", jstr(col(row, "uid")), &oom);
+    put(o, "AuditAt", col_ts(row, "at"), &oom);
+    put(o, "Message", jstr(col(row, "message")), &oom);
+    put(o, "Orch", orch, &oom);
+    if (oom) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+json_t *render_failure_detection_row(const json_t *row)
+{
+    json_t *o = json_object();
+    json_t *orch = json_object();
+    if (o == NULL || orch == NULL) {
+        json_decref(o);
+        json_decref(orch);
+        return NULL;
+    }
+    bool oom = false;
+    put(orch, "RecoveryUID", jstr(col(row, "recovery_uid")), &oom);
+    put(orch, "Epoch", json_integer((json_int_t)col_int(row, "epoch")), &oom);
+    put(o, "Id", json_integer((json_int_t)col_int(row, "id")), &oom);
+    put(o, "UID", json_string(""), &oom);
+    put(o, "AnalysisEntry",
+        recorded_analysis(col(row, "hostname"), col_int(row, "port"), col(row, "cluster"), NULL,
+                          col(row, "analysis"), col(row, "description")),
+        &oom);
+    put(o, "SuccessorKey", json_null(), &oom);
+    put(o, "IsActive", json_false(), &oom);
+    put(o, "IsSuccessful", json_false(), &oom);
+    put(o, "RecoveryStartTimestamp", col_ts(row, "detected_at"), &oom);
+    put(o, "RecoveryEndTimestamp", json_string(""), &oom);
+    put(o, "ProcessingNodeHostname", jstr(col(row, "node")), &oom);
+    put(o, "ProcessingNodeToken", json_string(""), &oom);
+    put(o, "RelatedRecoveryId", json_integer(0), &oom);
+    put(o, "Orch", orch, &oom);
+    if (oom) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}

@@ -22,6 +22,7 @@
 #ifndef ORCH_RENDER_H
 #define ORCH_RENDER_H
 
+#include "analysis.h"
 #include "key.h"
 #include "orch.pb-c.h"
 #include "registry.h"
@@ -90,6 +91,66 @@ json_t *render_cluster_info(const reg_cluster *cl, const render_ctx *c);
  * "Details": details}. Takes ownership of details (NULL renders null).
  */
 json_t *render_envelope(bool ok, const char *message, json_t *details);
+
+/* ---- failure analysis and recoveries ------------------------------------------ */
+
+/*
+ * orchestrator's ReplicationAnalysis (go/inst/analysis.go) for one entry of an
+ * analysis result: AnalyzedInstanceKey, AnalyzedInstanceMasterKey ({"",0}
+ * without a master), ClusterDetails (a ClusterInfo, as render_cluster_info
+ * gives it for cl, with the analysis's name and alias), IsMaster,
+ * IsClusterMaster, IsCoMaster, LastCheckValid, the Count* fields, Replicas and
+ * SlaveHosts, Analysis, Description, StructureAnalysis (names), IsDowntimed,
+ * DowntimeEndTimestamp, DowntimeRemainingSeconds, the GTID modes,
+ * MaxReplicaGTIDErrant, IsReadOnly, ... Fields orch has no value for
+ * (binlog-server and pseudo-GTID topologies, logging-format counts, peer
+ * agreement) are left out or false, as render_instance does. orch's own
+ * (Recoverable, Role, AgentState, Stale, DirectCheck, InMaintenance, the
+ * confirming and vetoing counts, errant replicas, the cluster's warm-up) go
+ * under "Orch". cl and inst (the analysed instance) may be NULL: ClusterDetails
+ * then comes from the analysis alone, and data center, region and binary log
+ * coordinates stay empty.
+ */
+json_t *render_analysis_entry(const analysis_result *res, const analysis_entry *e,
+                              const reg_cluster *cl, const reg_instance *inst, const render_ctx *c);
+
+/*
+ * Rows of the backend's recovery, recovery_step and failure_detection tables
+ * (store_submit_batch rows: column -> string or null) in orchestrator's shapes
+ * (go/logic/topology_recovery.go). The SELECT lists below name the columns
+ * they read; r is the alias of the recovery table. Timestamps lose their
+ * fractions ("YYYY-MM-DD HH:MM:SS", UTC).
+ */
+#define RENDER_RECOVERY_COLUMNS                                                                    \
+    "r.uid, r.cluster, r.cluster_alias, r.failed_host, r.failed_port, r.analysis, "                \
+    "r.description, r.state, r.successor_host, r.successor_port, r.lost_replicas, "                \
+    "r.participating_replicas, r.node, r.epoch, r.started_at, r.ended_at, r.is_successful, "       \
+    "r.acknowledged, r.acknowledged_at, r.acknowledged_by, r.acknowledged_comment, "               \
+    "(SELECT COUNT(*) FROM recovery o WHERE o.started_at < r.started_at OR "                       \
+    "(o.started_at = r.started_at AND o.uid <= r.uid)) AS ordinal"
+#define RENDER_RECOVERY_STEP_COLUMNS "uid, seq, at, step, message"
+#define RENDER_FAILURE_DETECTION_COLUMNS                                                           \
+    "id, detected_at, cluster, hostname, port, analysis, description, node, epoch, recovery_uid"
+
+/*
+ * orchestrator's TopologyRecovery: Id (orch keys recoveries by UID; Id is the
+ * recovery's ordinal by start time), UID, AnalysisEntry (the failed instance,
+ * its cluster, Analysis, Description), SuccessorKey (null when none),
+ * IsActive, IsSuccessful, LostReplicas, ParticipatingInstanceKeys, AllErrors,
+ * RecoveryStartTimestamp, RecoveryEndTimestamp, ProcessingNodeHostname,
+ * Acknowledged, AcknowledgedAt, AcknowledgedBy, AcknowledgedComment, Type,
+ * RecoveryType; "Orch": State and Epoch.
+ */
+json_t *render_recovery_row(const json_t *row);
+
+/* orchestrator's TopologyRecoveryStep: Id (the step's number), RecoveryUID, AuditAt,
+ * Message; "Orch": Step (lock, freeze, choose, promote, ...). */
+json_t *render_recovery_step_row(const json_t *row);
+
+/* A failure detection as orchestrator lists them (a TopologyRecovery with Id,
+ * AnalysisEntry, IsActive false, RecoveryStartTimestamp = the detection's
+ * time, ProcessingNodeHostname); "Orch": RecoveryUID and Epoch. */
+json_t *render_failure_detection_row(const json_t *row);
 
 /*
  * The description orchestrator prints after a key in its topology:

@@ -7,7 +7,12 @@
  * Every route is called, with its error paths: unknown instances and
  * clusters (404), bad keys (400), unknown routes (404), other methods (405),
  * over-long URLs (414), HEAD, authentication (401/403) and the request
- * metrics.
+ * metrics. The recovery and operator-state routes run against a fake
+ * api_backend that answers later, on the loop, as recovery.c and store.c do:
+ * the analysis in the envelope, recover and force-master-failover (leader
+ * only: 503 on a follower), audits and acknowledgements (the SQL they send),
+ * operator writes (the store_op they submit), the read-only user's 403, and
+ * clients that hang up, or an api_stop, while an answer is owed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,6 +42,39 @@
 
 /* ---- fixture ------------------------------------------------------------------ */
 
+/* One call to the fake backend, answered later from an event on the loop. */
+typedef struct fake_call {
+    enum { FC_RECOVER, FC_OP, FC_BATCH } kind;
+    recovery_done_fn rdone;
+    store_done_fn odone;
+    store_rows_fn bdone;
+    void *arg;
+    char sql[4096]; /* FC_BATCH: the statement */
+    bool answered;
+} fake_call;
+
+typedef struct fake {
+    struct event *ev; /* answers every call not answered yet */
+    fake_call calls[64];
+    size_t ncalls;
+    bool hold; /* answer only when the test says */
+    const analysis_result *res;
+    bool disabled;        /* the recoveries_disabled setting */
+    orch_err recover_err; /* returned by recover at once when set */
+    bool recover_ok;      /* the recovery's outcome */
+    bool batch_fail;      /* batches fail (the backend is away) */
+    orch_err op_result;   /* the operator write's outcome */
+    /* what the last calls asked */
+    orch_key recovered;
+    bool force;
+    char reason[256];
+    store_op op;
+    char op_owner[64], op_reason[128], op_rule[32], op_cluster[64], op_alias[64], op_name[64],
+        op_value[16];
+    bool op_value_null;
+    char sql[4096];
+} fake;
+
 typedef struct fixture {
     struct event_base *base;
     registry *reg;
@@ -46,7 +84,255 @@ typedef struct fixture {
     bool is_leader;
     bool backend_ok;
     api_node_info nodes[2];
+    fake fk;
 } fixture;
+
+static json_t *fake_row(const char *const *kv)
+{
+    json_t *o = json_object();
+    for (size_t k = 0; kv[k] != NULL; k += 2)
+        json_object_set_new(o, kv[k], kv[k + 1] ? json_string(kv[k + 1]) : json_null());
+    return o;
+}
+
+/* The rows a batch gets, by what it reads. */
+static json_t *fake_rows(const char *sql)
+{
+    static const char *const rec[] = {"uid",
+                                      "18f-abc",
+                                      "cluster",
+                                      "127.0.0.1:3301",
+                                      "cluster_alias",
+                                      "main",
+                                      "failed_host",
+                                      "127.0.0.1",
+                                      "failed_port",
+                                      "3301",
+                                      "analysis",
+                                      "DeadMaster",
+                                      "description",
+                                      "dead",
+                                      "state",
+                                      "succeeded",
+                                      "successor_host",
+                                      "127.0.0.1",
+                                      "successor_port",
+                                      "3303",
+                                      "lost_replicas",
+                                      "",
+                                      "participating_replicas",
+                                      "127.0.0.1:3302,127.0.0.1:3303",
+                                      "node",
+                                      "coord-a",
+                                      "epoch",
+                                      "42",
+                                      "started_at",
+                                      "2030-01-01 00:00:00.5",
+                                      "ended_at",
+                                      "2030-01-01 00:00:01.5",
+                                      "is_successful",
+                                      "1",
+                                      "acknowledged",
+                                      "0",
+                                      "ordinal",
+                                      "1",
+                                      NULL};
+    static const char *const step1[] = {
+        "uid",  "18f-abc", "seq",     "1",          "at", "2030-01-01 00:00:00",
+        "step", "lock",    "message", "DeadMaster", NULL};
+    static const char *const step2[] = {
+        "uid",  "18f-abc", "seq",     "2",        "at", "2030-01-01 00:00:01",
+        "step", "promote", "message", "promoted", NULL};
+    static const char *const det[] = {"id",          "12",
+                                      "detected_at", "2030-01-01 00:00:00",
+                                      "cluster",     "127.0.0.1:3301",
+                                      "hostname",    "127.0.0.1",
+                                      "port",        "3301",
+                                      "analysis",    "DeadMaster",
+                                      "node",        "coord-a",
+                                      "epoch",       "42",
+                                      NULL};
+    json_t *rows = json_array();
+    if (strstr(sql, "FROM recovery_step") != NULL) {
+        json_array_append_new(rows, fake_row(step1));
+        json_array_append_new(rows, fake_row(step2));
+    } else if (strstr(sql, "FROM recovery r") != NULL) {
+        json_array_append_new(rows, fake_row(rec));
+    } else if (strstr(sql, "FROM failure_detection") != NULL) {
+        json_array_append_new(rows, fake_row(det));
+    } else {
+        json_decref(rows);
+        rows = NULL; /* an UPDATE */
+    }
+    return rows;
+}
+
+/* Answers every call not answered yet (and those their answers make). */
+static void fake_answer(evutil_socket_t fd, short what, void *arg)
+{
+    fake *fk = arg;
+    (void)fd;
+    (void)what;
+    for (size_t k = 0; k < fk->ncalls; k++) {
+        fake_call *c = &fk->calls[k];
+        if (c->answered)
+            continue;
+        c->answered = true;
+        switch (c->kind) {
+        case FC_RECOVER:
+            c->rdone(c->arg, fk->recover_ok,
+                     fk->recover_ok ? "recovered" : "no candidate: every replica is must_not",
+                     "18f-abc");
+            break;
+        case FC_OP:
+            c->odone(fk->op_result, fk->op_result == ORCH_OK ? "done" : "Lost connection", c->arg);
+            break;
+        case FC_BATCH:
+            if (fk->batch_fail)
+                c->bdone(ORCH_ERR_MYSQL, "Lost connection to MySQL server", NULL, 0, c->arg);
+            else
+                c->bdone(ORCH_OK, "", fake_rows(c->sql), strstr(c->sql, "UPDATE") ? 2 : 0, c->arg);
+            break;
+        }
+    }
+}
+
+static fake_call *fake_push(fake *fk, int kind, void *arg)
+{
+    assert_true(fk->ncalls < sizeof(fk->calls) / sizeof(fk->calls[0]));
+    fake_call *c = &fk->calls[fk->ncalls++];
+    memset(c, 0, sizeof(*c));
+    c->kind = kind;
+    c->arg = arg;
+    if (!fk->hold)
+        event_active(fk->ev, EV_TIMEOUT, 1);
+    return c;
+}
+
+static const analysis_result *fake_analysis(void *arg)
+{
+    return ((fake *)arg)->res;
+}
+
+static orch_err fake_recover(void *arg, const orch_key *failed, bool force, const char *reason,
+                             recovery_done_fn done, void *done_arg, char *msg, size_t msglen)
+{
+    fake *fk = arg;
+    fk->recovered = *failed;
+    fk->force = force;
+    snprintf(fk->reason, sizeof(fk->reason), "%s", reason);
+    if (fk->recover_err != ORCH_OK) {
+        snprintf(msg, msglen, "%s", "127.0.0.1:3301 is not seen as failed (NoProblem)");
+        return fk->recover_err;
+    }
+    fake_push(fk, FC_RECOVER, done_arg)->rdone = done;
+    return ORCH_OK;
+}
+
+static void copy_str(char *dst, size_t len, const char *s)
+{
+    snprintf(dst, len, "%s", s ? s : "");
+}
+
+static orch_err fake_submit_op(void *arg, const store_op *op, store_done_fn done, void *done_arg,
+                               char *msg, size_t msglen)
+{
+    fake *fk = arg;
+    (void)msg;
+    (void)msglen;
+    fk->op = *op;
+    copy_str(fk->op_owner, sizeof(fk->op_owner), op->owner);
+    copy_str(fk->op_reason, sizeof(fk->op_reason), op->reason);
+    copy_str(fk->op_rule, sizeof(fk->op_rule), op->rule);
+    copy_str(fk->op_cluster, sizeof(fk->op_cluster), op->cluster);
+    copy_str(fk->op_alias, sizeof(fk->op_alias), op->alias);
+    copy_str(fk->op_name, sizeof(fk->op_name), op->name);
+    copy_str(fk->op_value, sizeof(fk->op_value), op->value);
+    fk->op_value_null = op->value == NULL;
+    fk->op.owner = fk->op.reason = fk->op.rule = fk->op.cluster = fk->op.alias = fk->op.name =
+        fk->op.value = NULL;
+    fake_push(fk, FC_OP, done_arg)->odone = done;
+    return ORCH_OK;
+}
+
+static orch_err fake_submit_batch(void *arg, const char *what, char **stmts, size_t n,
+                                  store_rows_fn done, void *done_arg, char *msg, size_t msglen)
+{
+    fake *fk = arg;
+    (void)what;
+    (void)msg;
+    (void)msglen;
+    assert_int_equal(n, 1);
+    copy_str(fk->sql, sizeof(fk->sql), stmts[0]);
+    fake_call *c = fake_push(fk, FC_BATCH, done_arg);
+    c->bdone = done;
+    copy_str(c->sql, sizeof(c->sql), stmts[0]);
+    for (size_t k = 0; k < n; k++)
+        free(stmts[k]);
+    free(stmts);
+    return ORCH_OK;
+}
+
+static bool fake_get_setting(void *arg, const char *name, char *buf, size_t buflen)
+{
+    fake *fk = arg;
+    if (strcmp(name, "recoveries_disabled") != 0 || !fk->disabled)
+        return false;
+    snprintf(buf, buflen, "%s", "1");
+    return true;
+}
+
+/*
+ * The analysis the fake hands out: 127.0.0.1:3301 dead (a DeadMaster entry
+ * and its replica's), 127.0.0.1:3401 warming up with nothing judged.
+ */
+static orch_key fake_replicas[2] = {{.host = "127.0.0.1", .port = 3302},
+                                    {.host = "127.0.0.1", .port = 3303}};
+static analysis_cluster fake_clusters[2] = {
+    {.name = "127.0.0.1:3301",
+     .alias = "main",
+     .master = {.host = "127.0.0.1", .port = 3301},
+     .code = ANALYSIS_DEAD_MASTER,
+     .recoverable = true,
+     .first = 0,
+     .count = 2},
+    {.name = "127.0.0.1:3401",
+     .master = {.host = "127.0.0.1", .port = 3401},
+     .warming_up = true,
+     .note = "127.0.0.1:3402 not heard from yet",
+     .first = 2,
+     .count = 0},
+};
+static analysis_entry fake_entries[2] = {
+    {.key = {.host = "127.0.0.1", .port = 3301},
+     .name = "127.0.0.1:3301",
+     .cluster = 0,
+     .code = ANALYSIS_DEAD_MASTER,
+     .recoverable = true,
+     .description = "its agent says DOWN; every replica confirms",
+     .is_master = true,
+     .state = ORCH__PROBE_STATE__PROBE_DOWN,
+     .count_replicas = 2,
+     .count_valid_replicas = 2,
+     .count_replicas_failing_to_connect_to_master = 2,
+     .replicas = fake_replicas,
+     .nreplicas = 2},
+    {.key = {.host = "127.0.0.1", .port = 3302},
+     .name = "127.0.0.1:3302",
+     .has_master = true,
+     .master_key = {.host = "127.0.0.1", .port = 3301},
+     .cluster = 0,
+     .role = ANALYSIS_ROLE_REPLICA,
+     .code = ANALYSIS_FIRST_TIER_REPLICA_FAILING_TO_CONNECT_TO_MASTER,
+     .description = "cannot connect to 127.0.0.1:3301",
+     .last_check_valid = true,
+     .state = ORCH__PROBE_STATE__PROBE_UP,
+     .is_read_only = true,
+     .is_failing_to_connect_to_master = true,
+     .replication_depth = 1},
+};
+static const analysis_result fake_result = {
+    .clusters = fake_clusters, .nclusters = 2, .entries = fake_entries, .nentries = 2};
 
 static void leader_cb(void *arg, api_leader_info *out)
 {
@@ -137,6 +423,15 @@ static int setup_batch(void **state, size_t batch)
     add(f->reg, 3401, 0, true); /* a second cluster */
     reg_alias_row alias = {.cluster = "127.0.0.1:3301", .alias = "main"};
     assert_int_equal(registry_set_operator_state(f->reg, NULL, 0, &alias, 1), ORCH_OK);
+    f->fk.ev = event_new(f->base, -1, 0, fake_answer, &f->fk);
+    f->fk.res = &fake_result;
+    f->fk.recover_ok = true;
+    api_backend be = {.analysis = fake_analysis,
+                      .recover = fake_recover,
+                      .submit_op = fake_submit_op,
+                      .submit_batch = fake_submit_batch,
+                      .get_setting = fake_get_setting,
+                      .arg = &f->fk};
     api_deps deps = {
         .reg = f->reg,
         .m = f->m,
@@ -146,6 +441,7 @@ static int setup_batch(void **state, size_t batch)
         .stale_after_ms = 60000,
         .recover_master = true,
         .stream_batch = batch,
+        .backend = &be,
     };
     char msg[256];
     f->a = api_start(f->base, "127.0.0.1:0", &deps, NULL, msg, sizeof(msg));
@@ -172,6 +468,10 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     api_stop(f->a);
+    /* answers owed when the api stopped come now: they must only free */
+    f->fk.hold = false;
+    fake_answer(-1, 0, &f->fk);
+    event_free(f->fk.ev);
     registry_free(f->reg);
     metrics_free(f->m);
     event_base_free(f->base);
@@ -678,7 +978,7 @@ static void test_auth(void **state)
     assert_int_equal(r.status, 404);
     resp_free(&r);
 
-    /* the decision itself, including write routes (none are served yet) */
+    /* the decision itself, including write routes */
     assert_int_equal(api_auth_check(f->a, "Basic dmlld2VyOmxvb2s=", false), API_AUTH_OK);
     assert_int_equal(api_auth_check(f->a, "Basic dmlld2VyOmxvb2s=", true), API_AUTH_READ_ONLY);
     assert_int_equal(api_auth_check(f->a, "basic YWRtaW46czNjcmV0", true), API_AUTH_OK);
@@ -818,6 +1118,489 @@ static void test_stream_stop_midway(void **state)
     close(fds[0]);
 }
 
+/* ---- recovery and operator state ------------------------------------------------------ */
+
+static const char *msg_of(const resp *r)
+{
+    const char *m = json_string_value(json_object_get(r->json, "Message"));
+    return m ? m : "";
+}
+
+/* GET target; asserts the status and that Message contains want (NULL: anything). */
+static resp expect(fixture *f, const char *target, int status, const char *want)
+{
+    resp r = get(f, target);
+    if (r.status != status)
+        fail_msg("%s: status %d, want %d: %s", target, r.status, status, r.body);
+    if (want != NULL && strstr(msg_of(&r), want) == NULL)
+        fail_msg("%s: message '%s' lacks '%s'", target, msg_of(&r), want);
+    if (json_object_get(r.json, "Code") != NULL)
+        assert_string_equal(json_string_value(json_object_get(r.json, "Code")),
+                            status == 200 ? "OK" : "ERROR");
+    return r;
+}
+
+static void expect_free(fixture *f, const char *target, int status, const char *want)
+{
+    resp r = expect(f, target, status, want);
+    resp_free(&r);
+}
+
+static void test_analysis_routes(void **state)
+{
+    fixture *f = *state;
+    resp r = expect(f, "/api/replication-analysis", 200,
+                    "Analysis (warming up: 127.0.0.1:3401: 127.0.0.1:3402 not heard from yet)");
+    json_t *d = json_object_get(r.json, "Details");
+    assert_int_equal(json_array_size(d), 2);
+    json_t *e = json_array_get(d, 0);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(e, "AnalyzedInstanceKey"), "Port")),
+        3301);
+    assert_string_equal(json_string_value(json_object_get(e, "Analysis")), "DeadMaster");
+    json_t *cd = json_object_get(e, "ClusterDetails");
+    assert_string_equal(json_string_value(json_object_get(cd, "ClusterName")), "127.0.0.1:3301");
+    assert_string_equal(json_string_value(json_object_get(cd, "ClusterAlias")), "main");
+    assert_int_equal(json_integer_value(json_object_get(cd, "CountInstances")), 3);
+    assert_true(json_is_true(json_object_get(json_object_get(e, "Orch"), "Recoverable")));
+    e = json_array_get(d, 1);
+    assert_string_equal(json_string_value(json_object_get(e, "Analysis")),
+                        "FirstTierReplicaFailingToConnectToMaster");
+    assert_int_equal(json_integer_value(
+                         json_object_get(json_object_get(e, "AnalyzedInstanceMasterKey"), "Port")),
+                     3301);
+    resp_free(&r);
+
+    const struct {
+        const char *target;
+        size_t n;
+    } cases[] = {{"/api/replication-analysis/main", 2},
+                 {"/api/replication-analysis/127.0.0.1:3303", 2},
+                 {"/api/replication-analysis/127.0.0.1:3401", 0},
+                 {"/api/replication-analysis/instance/127.0.0.1/3302", 1},
+                 {"/api/replication-analysis/instance/127.0.0.1/3999", 0}};
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        r = expect(f, cases[k].target, 200, "Analysis");
+        if (json_array_size(json_object_get(r.json, "Details")) != cases[k].n)
+            fail_msg("%s: %zu entries, want %zu", cases[k].target,
+                     json_array_size(json_object_get(r.json, "Details")), cases[k].n);
+        resp_free(&r);
+    }
+    expect_free(f, "/api/replication-analysis/nosuch", 404, "clusterHint=nosuch");
+    expect_free(f, "/api/replication-analysis/instance/127.0.0.1/x", 400, "Invalid port");
+
+    f->fk.res = NULL; /* before the first analysis */
+    r = expect(f, "/api/replication-analysis", 200, "not run yet");
+    assert_int_equal(json_array_size(json_object_get(r.json, "Details")), 0);
+    resp_free(&r);
+}
+
+static void test_recover_routes(void **state)
+{
+    fixture *f = *state;
+    resp r = expect(f, "/api/recover/127.0.0.1/3301", 200,
+                    "Recovery executed on 127.0.0.1:3301: promoted 127.0.0.1:3303 (recovery "
+                    "18f-abc)");
+    json_t *d = json_object_get(r.json, "Details");
+    assert_string_equal(json_string_value(json_object_get(d, "Hostname")), "127.0.0.1");
+    assert_int_equal(json_integer_value(json_object_get(d, "Port")), 3303);
+    resp_free(&r);
+    assert_int_equal(f->fk.recovered.port, 3301);
+    assert_false(f->fk.force);
+    assert_string_equal(f->fk.reason, "recover requested through the API by orch");
+    assert_non_null(strstr(f->fk.sql, "WHERE r.uid = "));
+
+    expect_free(f, "/api/recover/db.example/3302/127.0.0.1/3303", 200,
+                "candidate 127.0.0.1:3303 ignored");
+    assert_int_equal(f->fk.recovered.port, 3302); /* through the alias, canonical */
+
+    const char *force[] = {"/api/force-master-failover/main",
+                           "/api/force-master-failover/127.0.0.1:3303",
+                           "/api/force-master-failover/127.0.0.1/3302"};
+    for (int k = 0; k < 3; k++) {
+        f->fk.recovered.port = 0;
+        r = expect(f, force[k], 200, "Master failed over: 127.0.0.1:3301 -> 127.0.0.1:3303");
+        d = json_object_get(r.json, "Details");
+        assert_string_equal(json_string_value(json_object_get(d, "UID")), "18f-abc");
+        assert_int_equal(
+            json_integer_value(json_object_get(json_object_get(d, "SuccessorKey"), "Port")), 3303);
+        assert_true(json_is_true(json_object_get(d, "IsSuccessful")));
+        resp_free(&r);
+        assert_int_equal(f->fk.recovered.port, 3301);
+        assert_true(f->fk.force);
+    }
+
+    /* a recovery that fails, one refused at once, bad requests */
+    f->fk.recover_ok = false;
+    r = expect(f, "/api/recover/127.0.0.1/3301", 500,
+               "Recovery of 127.0.0.1:3301 failed: no candidate: every replica is must_not");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(r.json, "Details"), "Port")), 3301);
+    resp_free(&r);
+    r = expect(f, "/api/force-master-failover/main", 500, "Master not failed over: no candidate");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(r.json, "Details"), "UID")), "18f-abc");
+    resp_free(&r);
+    f->fk.recover_ok = true;
+    f->fk.recover_err = ORCH_ERR_REFUSED;
+    expect_free(f, "/api/recover/127.0.0.1/3301", 409,
+                "Recovery not attempted on 127.0.0.1:3301: 127.0.0.1:3301 is not seen as failed");
+    f->fk.recover_err = ORCH_OK;
+    size_t calls = f->fk.ncalls;
+    expect_free(f, "/api/recover/127.0.0.1/3999", 404, "Cannot read instance: 127.0.0.1:3999");
+    expect_free(f, "/api/recover/127.0.0.1/0", 400, "not in 1..65535");
+    expect_free(f, "/api/recover/127.0.0.1/3301/127.0.0.1/x", 400, "Invalid port");
+    expect_free(f, "/api/force-master-failover/nosuch", 404, "clusterHint=nosuch");
+    assert_int_equal(f->fk.ncalls, calls);
+
+    /* the record cannot be read: the outcome still says it */
+    f->fk.batch_fail = true;
+    r = expect(f, "/api/recover/127.0.0.1/3301", 200, "Recovery executed on 127.0.0.1:3301");
+    assert_true(json_is_null(json_object_get(r.json, "Details")));
+    resp_free(&r);
+}
+
+/* Recoveries are the leader's; operator state is anyone's. */
+static void test_follower_refusal(void **state)
+{
+    fixture *f = *state;
+    f->is_leader = false;
+    const char *leader_only[] = {
+        "/api/recover/127.0.0.1/3301", "/api/recover/127.0.0.1/3301/127.0.0.1/3302",
+        "/api/force-master-failover/main", "/api/force-master-failover/127.0.0.1/3301"};
+    for (int k = 0; k < 4; k++) {
+        resp r = expect(f, leader_only[k], 503, "the leader, coord-b, at http://b:3000");
+        assert_non_null(strstr(msg_of(&r), "not the leader"));
+        assert_non_null(strstr(msg_of(&r), "forwarding to the leader is not implemented yet"));
+        json_t *d = json_object_get(r.json, "Details");
+        assert_string_equal(json_string_value(json_object_get(d, "Leader")), "coord-b");
+        assert_string_equal(json_string_value(json_object_get(d, "LeaderAPI")), "http://b:3000");
+        resp_free(&r);
+    }
+    assert_int_equal(f->fk.ncalls, 0);
+    expect_free(f, "/api/begin-downtime/127.0.0.1/3302/alice/why", 200, "Downtime begun");
+    expect_free(f, "/api/ack-all-recoveries?comment=seen", 200, "Acknowledged all recoveries");
+    expect_free(f, "/api/disable-global-recoveries", 200, "Globally disabled recoveries");
+    expect_free(f, "/api/replication-analysis", 200, "Analysis");
+    f->is_leader = true;
+}
+
+static void test_operator_state_routes(void **state)
+{
+    fixture *f = *state;
+    resp r = expect(f, "/api/begin-downtime/127.0.0.1/3302/alice/disk%20swap", 200,
+                    "Downtime begun: 127.0.0.1:3302 for 600 s");
+    json_t *d = json_object_get(r.json, "Details");
+    assert_int_equal(json_integer_value(json_object_get(d, "Port")), 3302);
+    resp_free(&r);
+    assert_int_equal(f->fk.op.kind, STORE_OP_BEGIN_DOWNTIME);
+    assert_int_equal(f->fk.op.key.port, 3302);
+    assert_string_equal(f->fk.op_owner, "alice");
+    assert_string_equal(f->fk.op_reason, "disk swap");
+    assert_int_equal(f->fk.op.duration_ms, 600000);
+
+    const struct {
+        const char *duration;
+        int64_t ms;
+    } durations[] = {{"90", 90000},    {"90s", 90000},    {"30m", 1800000},   {"2h", 7200000},
+                     {"1d", 86400000}, {"1w", 604800000}, {"1h30m", 5400000}, {"0", 600000}};
+    for (size_t k = 0; k < sizeof(durations) / sizeof(durations[0]); k++) {
+        char target[128];
+        snprintf(target, sizeof(target), "/api/begin-downtime/db.example/3302/alice/x/%s",
+                 durations[k].duration);
+        expect_free(f, target, 200, "Downtime begun: 127.0.0.1:3302");
+        if (f->fk.op.duration_ms != durations[k].ms)
+            fail_msg("%s: %lld ms, want %lld", durations[k].duration,
+                     (long long)f->fk.op.duration_ms, (long long)durations[k].ms);
+    }
+    size_t calls = f->fk.ncalls;
+    expect_free(f, "/api/begin-downtime/127.0.0.1/3302/alice/x/3x", 400,
+                "Invalid duration: '3x': unknown unit 'x'");
+    expect_free(f, "/api/begin-downtime/127.0.0.1/3302/alice/x/soon", 400, "is not a duration");
+    expect_free(f, "/api/begin-downtime/127.0.0.1/3302/alice/x/999999999999", 400,
+                "longer than 10 years");
+    expect_free(f, "/api/begin-downtime/127.0.0.1/3302/alice/x/99999w", 400,
+                "longer than 10 years");
+    expect_free(f, "/api/begin-downtime/127.0.0.1/3999/alice/x", 404,
+                "Cannot read instance: 127.0.0.1:3999");
+    expect_free(f, "/api/end-downtime/127.0.0.1/3999", 404, "Cannot read instance");
+    expect_free(f, "/api/register-candidate/127.0.0.1/3302/best", 400,
+                "Invalid promotion rule 'best'");
+    expect_free(f, "/api/set-cluster-alias/nosuch?alias=x", 404, "clusterHint=nosuch");
+    assert_int_equal(f->fk.ncalls, calls);
+
+    expect_free(f, "/api/end-downtime/127.0.0.1/3302", 200, "Downtime ended: 127.0.0.1:3302");
+    assert_int_equal(f->fk.op.kind, STORE_OP_END_DOWNTIME);
+    expect_free(f, "/api/begin-maintenance/127.0.0.1/3303/bob/upgrade/2h", 200,
+                "Maintenance begun: 127.0.0.1:3303 for 7200 s");
+    assert_int_equal(f->fk.op.kind, STORE_OP_BEGIN_MAINTENANCE);
+    assert_string_equal(f->fk.op_owner, "bob");
+    expect_free(f, "/api/begin-maintenance/127.0.0.1/3303/bob/upgrade", 200, "for 600 s");
+    expect_free(f, "/api/end-maintenance/127.0.0.1/3303", 200, "Maintenance ended");
+    assert_int_equal(f->fk.op.kind, STORE_OP_END_MAINTENANCE);
+    const char *rules[] = {"prefer", "neutral", "prefer_not", "must_not"};
+    for (int k = 0; k < 4; k++) {
+        char target[96];
+        snprintf(target, sizeof(target), "/api/register-candidate/127.0.0.1/3302/%s", rules[k]);
+        expect_free(f, target, 200, "Registered candidate 127.0.0.1:3302");
+        assert_int_equal(f->fk.op.kind, STORE_OP_REGISTER_CANDIDATE);
+        assert_string_equal(f->fk.op_rule, rules[k]);
+        assert_int_equal(f->fk.op.duration_ms, 3600000);
+    }
+    expect_free(f, "/api/set-cluster-alias/127.0.0.1:3302?alias=shop", 200,
+                "Cluster 127.0.0.1:3301 now has alias 'shop'");
+    assert_int_equal(f->fk.op.kind, STORE_OP_SET_CLUSTER_ALIAS);
+    assert_string_equal(f->fk.op_cluster, "127.0.0.1:3301");
+    assert_string_equal(f->fk.op_alias, "shop");
+    expect_free(f, "/api/set-cluster-alias/main", 200, "now has alias ''");
+    assert_string_equal(f->fk.op_alias, "");
+
+    /* the global switch */
+    r = expect(f, "/api/disable-global-recoveries", 200, "Globally disabled recoveries");
+    assert_string_equal(json_string_value(json_object_get(r.json, "Details")), "disabled");
+    resp_free(&r);
+    assert_int_equal(f->fk.op.kind, STORE_OP_SET_GLOBAL_SETTING);
+    assert_string_equal(f->fk.op_name, "recoveries_disabled");
+    assert_string_equal(f->fk.op_value, "1");
+    r = expect(f, "/api/enable-global-recoveries", 200, "Globally enabled recoveries");
+    assert_string_equal(json_string_value(json_object_get(r.json, "Details")), "enabled");
+    resp_free(&r);
+    assert_true(f->fk.op_value_null);
+    r = expect(f, "/api/check-global-recoveries", 200, "Global recoveries enabled");
+    assert_string_equal(json_string_value(json_object_get(r.json, "Details")), "enabled");
+    resp_free(&r);
+    f->fk.disabled = true;
+    r = expect(f, "/api/check-global-recoveries", 200, "Global recoveries disabled");
+    assert_string_equal(json_string_value(json_object_get(r.json, "Details")), "disabled");
+    resp_free(&r);
+
+    /* the backend refuses */
+    f->fk.op_result = ORCH_ERR_MYSQL;
+    expect_free(f, "/api/end-downtime/127.0.0.1/3302", 503, "Lost connection");
+}
+
+static void test_audit_routes(void **state)
+{
+    fixture *f = *state;
+    resp r = expect(f, "/api/audit-recovery", 200, NULL);
+    assert_int_equal(json_array_size(r.json), 1);
+    json_t *rec = json_array_get(r.json, 0);
+    assert_string_equal(json_string_value(json_object_get(rec, "UID")), "18f-abc");
+    assert_int_equal(json_integer_value(json_object_get(rec, "Id")), 1);
+    assert_string_equal(json_string_value(json_object_get(rec, "RecoveryStartTimestamp")),
+                        "2030-01-01 00:00:00");
+    resp_free(&r);
+    assert_non_null(strstr(f->fk.sql, "FROM recovery r WHERE 1 = 1 ORDER BY r.started_at DESC"));
+    assert_non_null(strstr(f->fk.sql, "LIMIT 20 OFFSET 0"));
+
+    const struct {
+        const char *target, *sql;
+    } cases[] = {
+        {"/api/audit-recovery/2", "LIMIT 20 OFFSET 40"},
+        {"/api/audit-recovery?page=3", "LIMIT 20 OFFSET 60"},
+        {"/api/audit-recovery?unacknowledged=true", "AND r.acknowledged = 0"},
+        {"/api/audit-recovery/uid/18f-abc", "AND r.uid = CONVERT(X'3138662d616263'"},
+        {"/api/audit-recovery/main", "cluster_alias IN ("},
+        {"/api/audit-recovery/cluster/main/1", "LIMIT 20 OFFSET 20"},
+        {"/api/audit-recovery/alias/main", "successor_host), ':', successor_port) = "},
+        {"/api/audit-failure-detection", "FROM failure_detection WHERE 1 = 1 ORDER BY id DESC"},
+        {"/api/audit-failure-detection/2", "OFFSET 40"},
+        {"/api/audit-failure-detection/id/12", "AND id = 12"},
+        {"/api/audit-failure-detection/alias/main", "AND (cluster IN ("},
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        r = expect(f, cases[k].target, 200, NULL);
+        assert_int_equal(json_array_size(r.json), 1);
+        resp_free(&r);
+        if (strstr(f->fk.sql, cases[k].sql) == NULL)
+            fail_msg("%s: SQL lacks '%s': %s", cases[k].target, cases[k].sql, f->fk.sql);
+    }
+    r = expect(f, "/api/audit-failure-detection", 200, NULL);
+    rec = json_array_get(r.json, 0);
+    assert_int_equal(json_integer_value(json_object_get(rec, "Id")), 12);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(rec, "AnalysisEntry"), "Analysis")),
+        "DeadMaster");
+    resp_free(&r);
+    r = expect(f, "/api/audit-recovery-steps/18f-abc", 200, NULL);
+    assert_int_equal(json_array_size(r.json), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(r.json, 1), "Message")),
+                        "promoted");
+    resp_free(&r);
+    assert_non_null(strstr(f->fk.sql, "FROM recovery_step WHERE uid = "));
+
+    size_t calls = f->fk.ncalls;
+    expect_free(f, "/api/audit-failure-detection/x", 400, "Invalid page: 'x'");
+    expect_free(f, "/api/audit-recovery?page=-1", 400, "Invalid page");
+    expect_free(f, "/api/audit-recovery/cluster/main/100001", 400, "0..100000");
+    expect_free(f, "/api/audit-failure-detection/id/x", 400, "Invalid detection id");
+    assert_int_equal(f->fk.ncalls, calls);
+
+    f->fk.batch_fail = true;
+    expect_free(f, "/api/audit-recovery", 500, "Cannot read from the backend: Lost connection");
+}
+
+static void test_ack_routes(void **state)
+{
+    fixture *f = *state;
+    size_t calls = f->fk.ncalls;
+    expect_free(f, "/api/ack-recovery/cluster/main", 400, "No acknowledge comment given");
+    expect_free(f, "/api/ack-all-recoveries?comment=%20%20", 400, "No acknowledge comment");
+    assert_int_equal(f->fk.ncalls, calls);
+
+    resp r = expect(f, "/api/ack-recovery/cluster/main?comment=seen%20it", 200,
+                    "Acknowledged cluster recoveries of 127.0.0.1:3301: 2 recoveries acknowledged");
+    assert_int_equal(json_integer_value(json_object_get(r.json, "Details")), 2);
+    resp_free(&r);
+    assert_non_null(strstr(f->fk.sql, "UPDATE recovery SET acknowledged = 1, acknowledged_at = "
+                                      "NOW(6), acknowledged_by = CONVERT(X'6f726368'"));
+    assert_non_null(strstr(f->fk.sql, "WHERE acknowledged = 0 AND state <> 'running' AND "));
+    assert_non_null(strstr(f->fk.sql, "cluster IN ("));
+
+    const struct {
+        const char *target, *msg, *sql;
+    } cases[] = {
+        {"/api/ack-recovery/cluster/alias/main?comment=x", "of 127.0.0.1:3301", "cluster IN ("},
+        {"/api/ack-recovery/cluster/gone:3306?comment=x", "of gone:3306", "cluster IN ("},
+        {"/api/ack-recovery/instance/db.example/3302?comment=x",
+         "Acknowledged instance recoveries of 127.0.0.1:3302", "AND failed_port = 3302"},
+        {"/api/ack-recovery/18f-abc?comment=x", "Acknowledged recovery 18f-abc", "uid = "},
+        {"/api/ack-recovery/uid/18f-abc?comment=x", "Acknowledged recovery 18f-abc", "uid = "},
+        {"/api/ack-all-recoveries?comment=x", "Acknowledged all recoveries", "AND 1 = 1"},
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        expect_free(f, cases[k].target, 200, cases[k].msg);
+        if (strstr(f->fk.sql, cases[k].sql) == NULL)
+            fail_msg("%s: SQL lacks '%s': %s", cases[k].target, cases[k].sql, f->fk.sql);
+    }
+
+    /* acknowledged by the basic-auth user */
+    api_auth auth = {.mode = COORD_AUTH_BASIC, .user = "admin", .password = "s3cret"};
+    assert_int_equal(api_set_auth(f->a, &auth), ORCH_OK);
+    r = request(f, "GET", "/api/ack-all-recoveries?comment=x", "admin:s3cret");
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    assert_non_null(strstr(f->fk.sql, "acknowledged_by = CONVERT(X'61646d696e'"));
+}
+
+static void test_write_routes_auth(void **state)
+{
+    fixture *f = *state;
+    api_auth auth = {.mode = COORD_AUTH_BASIC_READONLY,
+                     .user = "admin",
+                     .password = "s3cret",
+                     .readonly_user = "viewer",
+                     .readonly_password = "look"};
+    assert_int_equal(api_set_auth(f->a, &auth), ORCH_OK);
+    const char *writes[] = {"/api/recover/127.0.0.1/3301",
+                            "/api/force-master-failover/main",
+                            "/api/ack-all-recoveries?comment=x",
+                            "/api/ack-recovery/cluster/main?comment=x",
+                            "/api/disable-global-recoveries",
+                            "/api/enable-global-recoveries",
+                            "/api/begin-downtime/127.0.0.1/3302/a/b",
+                            "/api/end-downtime/127.0.0.1/3302",
+                            "/api/begin-maintenance/127.0.0.1/3302/a/b",
+                            "/api/end-maintenance/127.0.0.1/3302",
+                            "/api/register-candidate/127.0.0.1/3302/prefer",
+                            "/api/set-cluster-alias/main?alias=x"};
+    for (size_t k = 0; k < sizeof(writes) / sizeof(writes[0]); k++) {
+        resp r = request(f, "GET", writes[k], "viewer:look");
+        if (r.status != 403)
+            fail_msg("%s: %d for the read-only user", writes[k], r.status);
+        assert_non_null(strstr(msg_of(&r), "the read-only user cannot run"));
+        resp_free(&r);
+        r = request(f, "GET", writes[k], NULL);
+        assert_int_equal(r.status, 401);
+        resp_free(&r);
+    }
+    assert_int_equal(f->fk.ncalls, 0);
+    const char *reads[] = {"/api/replication-analysis", "/api/check-global-recoveries",
+                           "/api/audit-recovery", "/api/audit-failure-detection",
+                           "/api/audit-recovery-steps/18f-abc"};
+    for (size_t k = 0; k < sizeof(reads) / sizeof(reads[0]); k++) {
+        resp r = request(f, "GET", reads[k], "viewer:look");
+        if (r.status != 200)
+            fail_msg("%s: %d for the read-only user", reads[k], r.status);
+        resp_free(&r);
+    }
+    resp r = request(f, "GET", "/api/begin-downtime/127.0.0.1/3302/a/b", "admin:s3cret");
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    /* HEAD must not write */
+    size_t calls = f->fk.ncalls;
+    r = request(f, "HEAD", "/api/recover/127.0.0.1/3301", "admin:s3cret");
+    assert_int_equal(r.status, 405);
+    assert_string_equal(header(&r, "Allow"), "GET");
+    resp_free(&r);
+    r = request(f, "HEAD", "/api/replication-analysis", "viewer:look");
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    assert_int_equal(f->fk.ncalls, calls);
+}
+
+/* Sends target and hangs up (with a reset when rst) before the answer. */
+static void hang_up(fixture *f, const char *target, bool rst)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(f->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    char req[256];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", target);
+    assert_int_equal(write(fd, req, (size_t)n), n);
+    for (int k = 0; k < 20; k++) { /* the request is read and its answer owed */
+        event_base_loop(f->base, EVLOOP_NONBLOCK);
+        usleep(1000);
+    }
+    if (rst) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    close(fd);
+    for (int k = 0; k < 20; k++) {
+        event_base_loop(f->base, EVLOOP_NONBLOCK);
+        usleep(1000);
+    }
+}
+
+/* Clients gone before the backend or the recovery answers leave nothing behind;
+ * answers still owed at api_stop (teardown) are dropped as safely. */
+static void test_answers_owed_to_clients_gone(void **state)
+{
+    fixture *f = *state;
+    f->fk.hold = true;
+    const char *targets[] = {"/api/recover/127.0.0.1/3301", "/api/audit-recovery",
+                             "/api/ack-all-recoveries?comment=x",
+                             "/api/begin-downtime/127.0.0.1/3302/a/b"};
+    for (int k = 0; k < 8; k++)
+        hang_up(f, targets[k % 4], k >= 4);
+    assert_int_equal(f->fk.ncalls, 8);
+    f->fk.hold = false;
+    /* libevent notices a client gone only when the answer is written: the
+     * recoveries' records are still read for them */
+    fake_answer(-1, 0, &f->fk);
+    for (int k = 0; k < 20; k++)
+        event_base_loop(f->base, EVLOOP_NONBLOCK);
+    resp r = expect(f, "/api/recover/127.0.0.1/3301", 200, "Recovery executed");
+    resp_free(&r);
+
+    /* owed at teardown: one to a client still connected, one to a client gone */
+    f->fk.hold = true;
+    hang_up(f, "/api/recover/127.0.0.1/3301", false);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(f->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    static const char req[] = "GET /api/audit-recovery HTTP/1.1\r\nHost: t\r\n\r\n";
+    assert_int_equal(write(fd, req, sizeof(req) - 1), (ssize_t)(sizeof(req) - 1));
+    for (int k = 0; k < 20; k++) {
+        event_base_loop(f->base, EVLOOP_NONBLOCK);
+        usleep(1000);
+    }
+    close(fd);
+}
+
 static void test_route_table(void **state)
 {
     (void)state;
@@ -833,6 +1616,49 @@ static void test_route_table(void **state)
     assert_null(api_route_find("api/instance//3306", NULL));
     assert_null(api_route_find("api", NULL));
     assert_null(api_route_find(NULL, NULL));
+
+    /* recovery and operator state: reads, writes */
+    const struct {
+        const char *path, *pattern;
+        bool writes;
+    } cases[] = {
+        {"api/replication-analysis", "api/replication-analysis", false},
+        {"api/replication-analysis/main", "api/replication-analysis/:hint", false},
+        {"api/replication-analysis/instance/h/1", "api/replication-analysis/instance/:host/:port",
+         false},
+        {"api/audit-recovery/3", "api/audit-recovery/:ph", false},
+        {"api/audit-recovery/uid/x", "api/audit-recovery/uid/:uid", false},
+        {"api/audit-recovery/cluster/c/2", "api/audit-recovery/cluster/:hint/:page", false},
+        {"api/audit-recovery-steps/x", "api/audit-recovery-steps/:uid", false},
+        {"api/audit-failure-detection/id/3", "api/audit-failure-detection/id/:id", false},
+        {"api/check-global-recoveries", "api/check-global-recoveries", false},
+        {"api/recover/h/1", "api/recover/:host/:port", true},
+        {"api/recover/h/1/c/2", "api/recover/:host/:port/:chost/:cport", true},
+        {"api/force-master-failover/c", "api/force-master-failover/:hint", true},
+        {"api/ack-recovery/cluster/alias/a", "api/ack-recovery/cluster/alias/:alias", true},
+        {"api/ack-recovery/x", "api/ack-recovery/:uid", true},
+        {"api/ack-all-recoveries", "api/ack-all-recoveries", true},
+        {"api/disable-global-recoveries", "api/disable-global-recoveries", true},
+        {"api/begin-downtime/h/1/o/r", "api/begin-downtime/:host/:port/:owner/:reason", true},
+        {"api/begin-downtime/h/1/o/r/1h", "api/begin-downtime/:host/:port/:owner/:reason/:duration",
+         true},
+        {"api/end-maintenance/h/1", "api/end-maintenance/:host/:port", true},
+        {"api/register-candidate/h/1/prefer", "api/register-candidate/:host/:port/:rule", true},
+        {"api/set-cluster-alias/c", "api/set-cluster-alias/:hint", true},
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        const char *pat = api_route_find(cases[k].path, &w);
+        if (pat == NULL || strcmp(pat, cases[k].pattern) != 0 || w != cases[k].writes)
+            fail_msg("%s: %s (writes %d)", cases[k].path, pat ? pat : "no route", w);
+    }
+    /* operations not implemented yet stay unknown routes, not stubs */
+    const char *later[] = {"api/relocate/h/1/b/2",   "api/move-up/h/1",
+                           "api/move-below/h/1/s/2", "api/repoint/h/1/b/2",
+                           "api/take-master/h/1",    "api/graceful-master-takeover/c",
+                           "api/stop-slave/h/1",     "api/start-slave/h/1",
+                           "api/set-read-only/h/1",  "api/set-writeable/h/1"};
+    for (size_t k = 0; k < sizeof(later) / sizeof(later[0]); k++)
+        assert_null(api_route_find(later[k], NULL));
 }
 
 static void test_start_errors(void **state)
@@ -870,6 +1696,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_streamed_lists, setup_stream, teardown),
         cmocka_unit_test_setup_teardown(test_stream_client_gone, setup_stream, teardown),
         cmocka_unit_test_setup_teardown(test_stream_stop_midway, setup_stream, teardown),
+        cmocka_unit_test_setup_teardown(test_analysis_routes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recover_routes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_follower_refusal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_operator_state_routes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_routes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ack_routes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_routes_auth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_answers_owed_to_clients_gone, setup, teardown),
         cmocka_unit_test(test_route_table),
         cmocka_unit_test_setup_teardown(test_start_errors, setup, teardown),
     };

@@ -3,7 +3,9 @@
  * (field names, the misspelled ReplicationIOThreadRuning, types, NullInt64
  * for lag, downtime, staleness, unresolved masters, thread states, problems,
  * bytes that are not UTF-8), the envelope, the topology text of chains, trees,
- * co-masters and broken replicas, and the web page. Topologies are built
+ * co-masters and broken replicas, the web page, orchestrator's
+ * ReplicationAnalysis from a hand-built analysis result, and TopologyRecovery,
+ * its steps and failure detections from backend rows. Topologies are built
  * through the registry's own API from hand-made reports.
  */
 #include <setjmp.h>
@@ -660,6 +662,334 @@ static void test_page(void **state)
     registry_free(reg);
 }
 
+/* Every field orchestrator's clients read, under its exact name and type. */
+static void test_analysis_entry(void **state)
+{
+    (void)state;
+    registry *reg = registry_new(0);
+    add(reg, 3301, 0, NULL);
+    add(reg, 3302, 3301, NULL);
+    add(reg, 3303, 3301, NULL);
+    reg_alias_row alias = {.cluster = "127.0.0.1:3301", .alias = "shop"};
+    assert_int_equal(registry_set_operator_state(reg, NULL, 0, &alias, 1), ORCH_OK);
+    size_t n;
+    reg_cluster *const *cls = registry_clusters(reg, &n);
+    assert_int_equal(n, 1);
+
+    orch_key replicas[2] = {{.host = "127.0.0.1", .port = 3302},
+                            {.host = "127.0.0.1", .port = 3303}};
+    analysis_errant errant = {
+        .replica = {.host = "127.0.0.1", .port = 3303}, .gtid = "0-9-1", .downtimed = false};
+    analysis_cluster ac = {.name = "127.0.0.1:3301",
+                           .alias = "shop",
+                           .master = {.host = "127.0.0.1", .port = 3301},
+                           .code = ANALYSIS_DEAD_MASTER,
+                           .recoverable = true,
+                           .first = 0,
+                           .count = 1};
+    analysis_entry e = {
+        .key = {.host = "127.0.0.1", .port = 3301},
+        .name = "127.0.0.1:3301",
+        .cluster = 0,
+        .role = ANALYSIS_ROLE_MASTER,
+        .code = ANALYSIS_DEAD_MASTER,
+        .recoverable = true,
+        .description = "127.0.0.1:3301's agent says its server is DOWN",
+        .structure = ANALYSIS_ST_ERRANT_GTID | ANALYSIS_ST_NO_FAILOVER_SUPPORT,
+        .structure_detail = "127.0.0.1:3303 has errant GTIDs",
+        .is_master = true,
+        .state = ORCH__PROBE_STATE__PROBE_DOWN,
+        .agent_age_ms = 1500,
+        .is_downtimed = true,
+        .downtime_until_wall_ms = NOW_WALL + 90500,
+        .replication_depth = 0,
+        .count_replicas = 2,
+        .count_valid_replicas = 2,
+        .count_valid_replicating_replicas = 0,
+        .count_replicas_failing_to_connect_to_master = 2,
+        .count_downtimed_replicas = 1,
+        .count_confirming_replicas = 2,
+        .count_lagging_replicas = 1,
+        .count_logging_replicas = 2,
+        .replicas = replicas,
+        .nreplicas = 2,
+        .gtid_mode = "",
+        .errant = &errant,
+        .nerrant = 1,
+        .max_replica_gtid_errant = "0-9-1",
+        .direct = {.state = ANALYSIS_DIRECT_TIMED_OUT},
+    };
+    analysis_result res = {
+        .now_ms = NOW_MS, .clusters = &ac, .nclusters = 1, .entries = &e, .nentries = 1};
+    render_ctx c = ctx();
+    c.recover_master = true;
+    json_t *j = render_analysis_entry(&res, &e, cls[0], registry_find(reg, "127.0.0.1", 3301), &c);
+    assert_non_null(j);
+    assert_str(j, "AnalyzedInstanceKey.Hostname", "127.0.0.1");
+    assert_int(j, "AnalyzedInstanceKey.Port", 3301);
+    assert_str(j, "AnalyzedInstanceMasterKey.Hostname", "");
+    assert_int(j, "AnalyzedInstanceMasterKey.Port", 0);
+    assert_str(j, "ClusterDetails.ClusterName", "127.0.0.1:3301");
+    assert_str(j, "ClusterDetails.ClusterAlias", "shop");
+    assert_str(j, "ClusterDetails.ClusterDomain", "");
+    assert_int(j, "ClusterDetails.CountInstances", 3);
+    assert_bool(j, "ClusterDetails.HasAutomatedMasterRecovery", true);
+    assert_str(j, "AnalyzedInstanceDataCenter", "");
+    assert_int(j, "AnalyzedInstanceBinlogCoordinates.LogPos", 0);
+    assert_bool(j, "IsMaster", true);
+    assert_bool(j, "IsClusterMaster", true);
+    assert_bool(j, "IsCoMaster", false);
+    assert_bool(j, "LastCheckValid", false);
+    assert_int(j, "CountReplicas", 2);
+    assert_int(j, "CountValidReplicas", 2);
+    assert_int(j, "CountValidReplicatingReplicas", 0);
+    assert_int(j, "CountReplicasFailingToConnectToMaster", 2);
+    assert_int(j, "CountDowntimedReplicas", 1);
+    assert_int(j, "CountLaggingReplicas", 1);
+    assert_int(j, "CountLoggingReplicas", 2);
+    assert_int(j, "ReplicationDepth", 0);
+    assert_int_equal(json_array_size(get(j, "Replicas")), 2);
+    assert_int(json_array_get(get(j, "Replicas"), 1), "Port", 3303);
+    assert_true(json_equal(get(j, "Replicas"), get(j, "SlaveHosts")));
+    assert_bool(j, "IsFailingToConnectToMaster", false);
+    assert_str(j, "Analysis", "DeadMaster");
+    assert_str(j, "Description", "127.0.0.1:3301's agent says its server is DOWN");
+    json_t *sa = get(j, "StructureAnalysis");
+    assert_int_equal(json_array_size(sa), 2);
+    assert_string_equal(json_string_value(json_array_get(sa, 0)),
+                        "NoFailoverSupportStructureWarning");
+    assert_string_equal(json_string_value(json_array_get(sa, 1)), "ErrantGTIDStructureWarning");
+    assert_bool(j, "IsDowntimed", true);
+    assert_bool(j, "IsReplicasDowntimed", false);
+    assert_str(j, "DowntimeEndTimestamp", "2030-03-17 17:48:10");
+    assert_int(j, "DowntimeRemainingSeconds", 90);
+    assert_bool(j, "MariaDBGTIDImmediateTopology", true);
+    assert_bool(j, "OracleGTIDImmediateTopology", false);
+    assert_bool(j, "IsActionableRecovery", true);
+    assert_bool(j, "SkippableDueToDowntime", true);
+    assert_str(j, "MaxReplicaGTIDErrant", "0-9-1");
+    assert_bool(j, "IsReadOnly", false);
+    /* orch's own, apart */
+    assert_bool(j, "Orch.Recoverable", true);
+    assert_str(j, "Orch.Role", "master");
+    assert_str(j, "Orch.AgentState", "DOWN");
+    assert_str(j, "Orch.DirectCheck.State", "timed-out");
+    assert_true(json_is_null(get(j, "Orch.DirectCheck.Answered")));
+    assert_int(j, "Orch.CountConfirmingReplicas", 2);
+    assert_str(j, "Orch.StructureDetail", "127.0.0.1:3303 has errant GTIDs");
+    assert_int(json_array_get(get(j, "Orch.ErrantReplicas"), 0), "Key.Port", 3303);
+    assert_bool(j, "Orch.ClusterWarmingUp", false);
+    json_decref(j);
+
+    /* without registry objects: from the analysis alone; no master key; a warm-up */
+    e.has_master = true;
+    e.master_key = (orch_key){.host = "127.0.0.1", .port = 3300};
+    e.is_downtimed = false;
+    e.downtime_until_wall_ms = 0;
+    ac.warming_up = true;
+    ac.note = "127.0.0.1:3303 not heard from yet";
+    j = render_analysis_entry(&res, &e, NULL, NULL, &c);
+    assert_non_null(j);
+    assert_int(j, "AnalyzedInstanceMasterKey.Port", 3300);
+    assert_str(j, "ClusterDetails.ClusterName", "127.0.0.1:3301");
+    assert_str(j, "ClusterDetails.ClusterAlias", "shop");
+    assert_str(j, "DowntimeEndTimestamp", "");
+    assert_int(j, "DowntimeRemainingSeconds", 0);
+    assert_bool(j, "Orch.ClusterWarmingUp", true);
+    assert_str(j, "Orch.ClusterNote", "127.0.0.1:3303 not heard from yet");
+    json_decref(j);
+    registry_free(reg);
+}
+
+static json_t *row(const char *const *kv)
+{
+    json_t *o = json_object();
+    for (size_t k = 0; kv[k] != NULL; k += 2)
+        json_object_set_new(o, kv[k], kv[k + 1] ? json_string(kv[k + 1]) : json_null());
+    return o;
+}
+
+static void test_recovery_rows(void **state)
+{
+    (void)state;
+    static const char *const ok_row[] = {"uid",
+                                         "18f-abc",
+                                         "cluster",
+                                         "127.0.0.1:3301",
+                                         "cluster_alias",
+                                         "shop",
+                                         "failed_host",
+                                         "127.0.0.1",
+                                         "failed_port",
+                                         "3301",
+                                         "analysis",
+                                         "DeadMaster",
+                                         "description",
+                                         "dead",
+                                         "state",
+                                         "succeeded",
+                                         "successor_host",
+                                         "127.0.0.1",
+                                         "successor_port",
+                                         "3303",
+                                         "lost_replicas",
+                                         "127.0.0.1:3304",
+                                         "participating_replicas",
+                                         "127.0.0.1:3302,127.0.0.1:3303,127.0.0.1:3304",
+                                         "node",
+                                         "c1",
+                                         "epoch",
+                                         "4",
+                                         "started_at",
+                                         "2030-03-17 17:46:40.123456",
+                                         "ended_at",
+                                         "2030-03-17 17:46:41.000001",
+                                         "is_successful",
+                                         "1",
+                                         "acknowledged",
+                                         "1",
+                                         "acknowledged_at",
+                                         "2030-03-17 18:00:00.5",
+                                         "acknowledged_by",
+                                         "alice",
+                                         "acknowledged_comment",
+                                         "fine",
+                                         "ordinal",
+                                         "7",
+                                         NULL};
+    json_t *r = row(ok_row);
+    json_t *j = render_recovery_row(r);
+    assert_non_null(j);
+    assert_int(j, "Id", 7);
+    assert_str(j, "UID", "18f-abc");
+    assert_str(j, "AnalysisEntry.AnalyzedInstanceKey.Hostname", "127.0.0.1");
+    assert_int(j, "AnalysisEntry.AnalyzedInstanceKey.Port", 3301);
+    assert_str(j, "AnalysisEntry.ClusterDetails.ClusterName", "127.0.0.1:3301");
+    assert_str(j, "AnalysisEntry.ClusterDetails.ClusterAlias", "shop");
+    assert_str(j, "AnalysisEntry.Analysis", "DeadMaster");
+    assert_str(j, "AnalysisEntry.Description", "dead");
+    assert_int(j, "SuccessorKey.Port", 3303);
+    assert_bool(j, "IsActive", false);
+    assert_bool(j, "IsSuccessful", true);
+    assert_int_equal(json_array_size(get(j, "LostReplicas")), 1);
+    assert_int(json_array_get(get(j, "LostReplicas"), 0), "Port", 3304);
+    assert_int_equal(json_array_size(get(j, "ParticipatingInstanceKeys")), 3);
+    assert_int_equal(json_array_size(get(j, "AllErrors")), 0);
+    assert_str(j, "RecoveryStartTimestamp", "2030-03-17 17:46:40");
+    assert_str(j, "RecoveryEndTimestamp", "2030-03-17 17:46:41");
+    assert_str(j, "ProcessingNodeHostname", "c1");
+    assert_bool(j, "Acknowledged", true);
+    assert_str(j, "AcknowledgedAt", "2030-03-17 18:00:00");
+    assert_str(j, "AcknowledgedBy", "alice");
+    assert_str(j, "AcknowledgedComment", "fine");
+    assert_str(j, "Type", "MasterRecovery");
+    assert_str(j, "Orch.State", "succeeded");
+    assert_int(j, "Orch.Epoch", 4);
+    json_decref(j);
+    json_decref(r);
+
+    /* running, then failed: no successor, the error after the last " | " */
+    static const char *const failed_row[] = {"uid",
+                                             "18f-def",
+                                             "cluster",
+                                             "127.0.0.1:3301",
+                                             "cluster_alias",
+                                             "",
+                                             "failed_host",
+                                             "127.0.0.1",
+                                             "failed_port",
+                                             "3301",
+                                             "analysis",
+                                             "DeadIntermediateMaster",
+                                             "description",
+                                             "a | b | no candidate: all must_not",
+                                             "state",
+                                             "refused",
+                                             "successor_host",
+                                             "",
+                                             "successor_port",
+                                             "0",
+                                             "lost_replicas",
+                                             NULL,
+                                             "participating_replicas",
+                                             "",
+                                             "started_at",
+                                             "2030-03-17 17:46:40",
+                                             "ended_at",
+                                             NULL,
+                                             "is_successful",
+                                             "0",
+                                             "acknowledged",
+                                             "0",
+                                             "acknowledged_at",
+                                             NULL,
+                                             NULL};
+    r = row(failed_row);
+    j = render_recovery_row(r);
+    assert_true(json_is_null(get(j, "SuccessorKey")));
+    assert_bool(j, "IsSuccessful", false);
+    assert_str(j, "AnalysisEntry.ClusterDetails.ClusterAlias", "127.0.0.1:3301");
+    assert_string_equal(json_string_value(json_array_get(get(j, "AllErrors"), 0)),
+                        "no candidate: all must_not");
+    assert_int_equal(json_array_size(get(j, "LostReplicas")), 0);
+    assert_str(j, "RecoveryEndTimestamp", "");
+    assert_str(j, "AcknowledgedAt", "");
+    assert_str(j, "Type", "IntermediateMasterRecovery");
+    assert_int(j, "Id", 0);
+    json_decref(j);
+    json_decref(r);
+
+    static const char *const step_row[] = {"uid",     "18f-abc",
+                                           "seq",     "3",
+                                           "at",      "2030-03-17 17:46:40.5",
+                                           "step",    "promote",
+                                           "message", "127.0.0.1:3303 is the new master",
+                                           NULL};
+    r = row(step_row);
+    j = render_recovery_step_row(r);
+    assert_int(j, "Id", 3);
+    assert_str(j, "RecoveryUID", "18f-abc");
+    assert_str(j, "AuditAt", "2030-03-17 17:46:40");
+    assert_str(j, "Message", "127.0.0.1:3303 is the new master");
+    assert_str(j, "Orch.Step", "promote");
+    json_decref(j);
+    json_decref(r);
+
+    static const char *const det_row[] = {"id",
+                                          "12",
+                                          "detected_at",
+                                          "2030-03-17 17:46:39.9",
+                                          "cluster",
+                                          "127.0.0.1:3301",
+                                          "hostname",
+                                          "127.0.0.1",
+                                          "port",
+                                          "3301",
+                                          "analysis",
+                                          "DeadMaster",
+                                          "description",
+                                          "dead",
+                                          "node",
+                                          "c2",
+                                          "epoch",
+                                          "5",
+                                          "recovery_uid",
+                                          "",
+                                          NULL};
+    r = row(det_row);
+    j = render_failure_detection_row(r);
+    assert_int(j, "Id", 12);
+    assert_int(j, "AnalysisEntry.AnalyzedInstanceKey.Port", 3301);
+    assert_str(j, "AnalysisEntry.Analysis", "DeadMaster");
+    assert_str(j, "AnalysisEntry.ClusterDetails.ClusterName", "127.0.0.1:3301");
+    assert_str(j, "RecoveryStartTimestamp", "2030-03-17 17:46:39");
+    assert_str(j, "ProcessingNodeHostname", "c2");
+    assert_bool(j, "IsActive", false);
+    assert_int(j, "Orch.Epoch", 5);
+    json_decref(j);
+    json_decref(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -675,6 +1005,8 @@ int main(void)
         cmocka_unit_test(test_topology_tree),
         cmocka_unit_test(test_topology_co_masters),
         cmocka_unit_test(test_page),
+        cmocka_unit_test(test_analysis_entry),
+        cmocka_unit_test(test_recovery_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
