@@ -583,8 +583,8 @@ void coordinator_free(coordinator *c)
     intake_stop(c->in);
     commander_stop(c->cmd); /* answers commands in flight: recoveries see CLOSED */
     hooks_stop(c->hk);
+    store_stop(c->st); /* its write gate asks the election: stopped before it */
     election_stop(c->el);
-    store_stop(c->st);
     recovery_free(c->rec);
     if (c->tls_server)
         nng_tls_config_free(c->tls_server);

@@ -701,12 +701,17 @@ static void lock_read(recovery *r)
     store_sql_string(&b, r->cluster);
     orch_sbuf_fmt(&b,
                   " AND l.epoch < %llu AND x.successor_host <> '') AS resume_successor, "
-                  "(SELECT uid FROM recovery WHERE cluster = ",
+                  "(SELECT uid FROM recovery WHERE (cluster = ",
                   (unsigned long long)r->epoch);
+    store_sql_string(&b, r->cluster);
+    /* A cluster is named after its master: after a failover it carries the
+     * successor's name, and the block must follow it there. */
+    orch_sbuf_str(&b, " OR CONCAT(IF(LOCATE(':', successor_host) > 0, CONCAT('[', successor_host, "
+                      "']'), successor_host), ':', successor_port) = ");
     store_sql_string(&b, r->cluster);
     orch_sbuf_fmt(
         &b,
-        " AND state IN ('succeeded', 'failed', 'refused') AND acknowledged = 0 AND ended_at > "
+        ") AND state IN ('succeeded', 'failed', 'refused') AND acknowledged = 0 AND ended_at > "
         "NOW(6) - INTERVAL %lld SECOND ORDER BY ended_at DESC LIMIT 1) AS blocked_by",
         (long long)r->m->c.block_seconds);
     char **s = stmts_new(1);

@@ -326,9 +326,6 @@ def test_global_switch_refusal_block_and_acknowledgement(sandbox, make_orch):
     stop_clean(orch)
 
 
-@pytest.mark.xfail(strict=True, reason="recovery.c's anti-flap check matches recoveries by the "
-                   "cluster name they recorded, which was the old master's: once a failover "
-                   "renamed the cluster, its next failure is recovered at once, unblocked")
 def test_new_primary_killed_right_after_a_failover_is_blocked(sandbox, make_orch):
     orch = make_orch(sandbox)
     leader, _ = warm(orch)
