@@ -903,6 +903,22 @@ static const char *received_text(recovery *r, size_t i, char *buf, size_t len)
  * Runs the current phase. Called when a recovery starts and whenever the
  * pending commands or records of a phase are all answered.
  */
+static void recovery_destroy(recovery *r)
+{
+    for (size_t i = 0; i < r->nparts; i++) {
+        orch__instance_report__free_unpacked(r->parts[i].before, NULL);
+        orch__instance_report__free_unpacked(r->parts[i].state, NULL);
+        orch_gtid_set_free(r->parts[i].received);
+        orch_gtid_set_free(r->parts[i].executed);
+        orch_gtid_set_free(r->parts[i].errant);
+    }
+    free(r->parts);
+    if (r->have_cr || r->cr.ranking != NULL)
+        candidate_result_fini(&r->cr);
+    free(r->description);
+    free(r);
+}
+
 static void advance(recovery *r)
 {
     for (;;) {
@@ -1131,18 +1147,7 @@ static void advance(recovery *r)
                 *pp = r->next;
             if (r->done != NULL)
                 r->done(r->done_arg, r->succeeded, r->succeeded ? "recovered" : r->error, r->uid);
-            for (size_t i = 0; i < r->nparts; i++) {
-                orch__instance_report__free_unpacked(r->parts[i].before, NULL);
-                orch__instance_report__free_unpacked(r->parts[i].state, NULL);
-                orch_gtid_set_free(r->parts[i].received);
-                orch_gtid_set_free(r->parts[i].executed);
-                orch_gtid_set_free(r->parts[i].errant);
-            }
-            free(r->parts);
-            if (r->have_cr || r->cr.ranking != NULL)
-                candidate_result_fini(&r->cr);
-            free(r->description);
-            free(r);
+            recovery_destroy(r);
             recovery_poke(m);
             return;
         }
@@ -1810,22 +1815,15 @@ void recovery_free(recovery_mgr *m)
     if (m == NULL)
         return;
     /* Running recoveries are abandoned: the loop is gone, their callbacks were
-     * answered by commander_stop / store_stop / hooks_stop before this. */
+     * answered by commander_stop / store_stop / hooks_stop before this. Each
+     * requester still hears the end, as a failure. */
     recovery *r = m->active;
     while (r != NULL) {
         recovery *next = r->next;
-        for (size_t i = 0; i < r->nparts; i++) {
-            orch__instance_report__free_unpacked(r->parts[i].before, NULL);
-            orch__instance_report__free_unpacked(r->parts[i].state, NULL);
-            orch_gtid_set_free(r->parts[i].received);
-            orch_gtid_set_free(r->parts[i].executed);
-            orch_gtid_set_free(r->parts[i].errant);
-        }
-        free(r->parts);
-        if (r->have_cr)
-            candidate_result_fini(&r->cr);
-        free(r->description);
-        free(r);
+        if (r->done != NULL) /* a requester waiting (the API) lets go of its context */
+            r->done(r->done_arg, false, "the coordinator stopped before the recovery ended",
+                    r->uid);
+        recovery_destroy(r);
         r = next;
     }
     event_free(m->ev_analyze);

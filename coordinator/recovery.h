@@ -83,7 +83,10 @@ typedef struct recovery_mgr recovery_mgr;
 recovery_mgr *recovery_new(const recovery_deps *deps, const recovery_conf *conf, char *msg,
                            size_t msglen);
 
-/* Abandons running recoveries (their locks stay for the next leader), frees. */
+/*
+ * Abandons running recoveries (their locks stay for the next leader; the done
+ * callback of a requested one is called, not ok), frees.
+ */
 void recovery_free(recovery_mgr *m);
 
 void recovery_set_conf(recovery_mgr *m, const recovery_conf *conf);
