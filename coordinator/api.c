@@ -39,6 +39,11 @@
  *           check-global-recoveries from the operator snapshot;
  *   leader  recover, force-master-failover: answered when the recovery ends,
  *           from its record; 503 with the leader's API URL on a follower;
+ *           the topology operations (relocate, move-up, move-below, repoint,
+ *           take-master, graceful-master-takeover, stop/start-slave|replica,
+ *           set-read-only, set-writeable) likewise, when the operation ends:
+ *           200 with its message, 500 when it failed; a refusal before it
+ *           starts is 404 (unknown instance), 409 (the rules), 400;
  *   any     ack-recovery..., ack-all-recoveries (a comment is required, as in
  *           orchestrator; Details is the count acknowledged), the global
  *           switch, downtime, maintenance, candidates, cluster aliases.
@@ -169,6 +174,7 @@ static void h_audit_detection(api_req *r);
 static void h_check_global(api_req *r);
 static void h_recover(api_req *r);
 static void h_force_failover(api_req *r);
+static void h_operation(api_req *r);
 static void h_ack_cluster(api_req *r);
 static void h_ack_instance(api_req *r);
 static void h_ack_uid(api_req *r);
@@ -188,14 +194,16 @@ static void h_set_alias(api_req *r);
  *   :alias       same as :hint (orchestrator's /alias/ routes)
  *   :code        leader-check's status for "not leader"
  *   :s           a search string
- *   :chost/:cport  a second instance key (recover's candidate)
+ *   :chost/:cport  a second instance key (recover's candidate); the
+ *                operations' :belowHost/:belowPort, :siblingHost/:siblingPort
+ *                and :designatedHost/:designatedPort are the same
+ *   :clusterHint same as :hint (graceful-master-takeover)
  *   :page        an audit page (0..100000); :ph a page if all digits, else a hint
  *   :uid, :id    a recovery's UID, a failure detection's id
  *   :owner, :reason, :duration, :rule  operator state
  * Write routes (ROUTE_WRITES) are refused to the read-only user and to HEAD;
- * ROUTE_LEADER ones to a follower (503). Operations orchestrator-client knows
- * but orch does not serve yet (relocate, move-up, take-master, ...) stay
- * unknown routes (404) until they are implemented.
+ * ROUTE_LEADER ones to a follower (503). The topology operations are all
+ * served by h_operation, which tells them apart by the route's first segment.
  */
 #define W ROUTE_WRITES
 #define L (ROUTE_WRITES | ROUTE_LEADER)
@@ -246,6 +254,20 @@ static const api_route routes[] = {
     {"api/recover/:host/:port/:chost/:cport", h_recover, L},
     {"api/force-master-failover/:host/:port", h_force_failover, L},
     {"api/force-master-failover/:hint", h_force_failover, L},
+    /* topology operations (operations.c) */
+    {"api/relocate/:host/:port/:belowHost/:belowPort", h_operation, L},
+    {"api/move-up/:host/:port", h_operation, L},
+    {"api/move-below/:host/:port/:siblingHost/:siblingPort", h_operation, L},
+    {"api/repoint/:host/:port/:belowHost/:belowPort", h_operation, L},
+    {"api/take-master/:host/:port", h_operation, L},
+    {"api/graceful-master-takeover/:clusterHint/:designatedHost/:designatedPort", h_operation, L},
+    {"api/graceful-master-takeover/:clusterHint", h_operation, L},
+    {"api/stop-slave/:host/:port", h_operation, L},
+    {"api/stop-replica/:host/:port", h_operation, L},
+    {"api/start-slave/:host/:port", h_operation, L},
+    {"api/start-replica/:host/:port", h_operation, L},
+    {"api/set-read-only/:host/:port", h_operation, L},
+    {"api/set-writeable/:host/:port", h_operation, L},
     {"api/ack-recovery/cluster/alias/:alias", h_ack_cluster, W},
     {"api/ack-recovery/cluster/:hint", h_ack_cluster, W},
     {"api/ack-recovery/instance/:host/:port", h_ack_instance, W},
@@ -877,11 +899,14 @@ static bool take_params(api_req *r, char *const *segs, size_t nsegs)
                 host = v;
             else if (param_is(p, n, ":port"))
                 port = v;
-            else if (param_is(p, n, ":chost"))
+            else if (param_is(p, n, ":chost") || param_is(p, n, ":belowHost") ||
+                     param_is(p, n, ":siblingHost") || param_is(p, n, ":designatedHost"))
                 chost = v;
-            else if (param_is(p, n, ":cport"))
+            else if (param_is(p, n, ":cport") || param_is(p, n, ":belowPort") ||
+                     param_is(p, n, ":siblingPort") || param_is(p, n, ":designatedPort"))
                 cport = v;
-            else if (param_is(p, n, ":hint") || param_is(p, n, ":alias"))
+            else if (param_is(p, n, ":hint") || param_is(p, n, ":alias") ||
+                     param_is(p, n, ":clusterHint"))
                 r->hint = v;
             else if (param_is(p, n, ":s"))
                 r->search = v;
@@ -1351,6 +1376,10 @@ struct api_pending {
     char rec_msg[1024];
     char uid[64];
     char note[ORCH_KEY_STRLEN + 96];
+    /* a requested operation */
+    operation_kind op_kind;
+    orch_key op_key, op_target;
+    bool op_has_target;
     api_pending *prev, *next;
 };
 
@@ -1479,6 +1508,15 @@ static bool be_get_setting(void *arg, const char *name, char *buf, size_t buflen
 {
     api *a = arg;
     return a->deps.st != NULL && store_get_setting(a->deps.st, name, buf, buflen);
+}
+
+static orch_err be_operate(void *arg, const operation_req *req, operation_done_fn done,
+                           void *done_arg, char *msg, size_t msglen)
+{
+    api *a = arg;
+    if (a->deps.ops == NULL)
+        return orch_fail(msg, msglen, ORCH_ERR_CLOSED, "this coordinator runs no operations");
+    return operation_request(a->deps.ops, req, done, done_arg, msg, msglen);
 }
 
 /* The HTTP status for a backend or recovery refusal. */
@@ -2007,6 +2045,127 @@ static void h_force_failover(api_req *r)
     request_recovery(r, &cl->master->key, true, NULL);
 }
 
+/* ---- handlers: topology operations ------------------------------------------------------ */
+
+/* The route's operation, from its first segment after "api/". */
+static bool operation_of_route(const api_route *rt, operation_kind *kind)
+{
+    static const struct {
+        const char *prefix;
+        operation_kind kind;
+    } ops[] = {
+        {"api/relocate/", OPERATION_RELOCATE},
+        {"api/move-up/", OPERATION_MOVE_UP},
+        {"api/move-below/", OPERATION_MOVE_BELOW},
+        {"api/repoint/", OPERATION_REPOINT},
+        {"api/take-master/", OPERATION_TAKE_MASTER},
+        {"api/graceful-master-takeover/", OPERATION_GRACEFUL_TAKEOVER},
+        {"api/stop-slave/", OPERATION_STOP_REPLICA},
+        {"api/stop-replica/", OPERATION_STOP_REPLICA},
+        {"api/start-slave/", OPERATION_START_REPLICA},
+        {"api/start-replica/", OPERATION_START_REPLICA},
+        {"api/set-read-only/", OPERATION_SET_READ_ONLY},
+        {"api/set-writeable/", OPERATION_SET_WRITEABLE},
+    };
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+        if (strncmp(rt->pattern, ops[i].prefix, strlen(ops[i].prefix)) == 0) {
+            *kind = ops[i].kind;
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * An operation ended: 200 with its message, 500 when it failed. Details as
+ * orchctl reads them (orchestrator sends the whole moved instance or the
+ * takeover's recovery): a move gives {"Key", "MasterKey"} (the new master
+ * when the request named it), a takeover {"SuccessorKey"} when one was
+ * designated, the others the instance's key.
+ */
+static void on_operated(void *arg, bool ok, const char *message)
+{
+    api_pending *p = arg;
+    json_t *details = NULL;
+    switch (p->op_kind) {
+    case OPERATION_RELOCATE:
+    case OPERATION_MOVE_UP:
+    case OPERATION_MOVE_BELOW:
+    case OPERATION_REPOINT:
+    case OPERATION_TAKE_MASTER:
+        details = json_object();
+        if (details != NULL) {
+            json_object_set_new(details, "Key", render_key(&p->op_key));
+            if (p->op_has_target)
+                json_object_set_new(details, "MasterKey", render_key(&p->op_target));
+        }
+        break;
+    case OPERATION_GRACEFUL_TAKEOVER:
+        details = p->op_has_target ? json_pack("{s:o}", "SuccessorKey", render_key(&p->op_target))
+                                   : json_null();
+        break;
+    default:
+        details = render_key(&p->op_key);
+        break;
+    }
+    pending_reply(p, ok ? 200 : 500,
+                  render_envelope(ok,
+                                  message != NULL && message[0] ? message : (ok ? "OK" : "failed"),
+                                  details));
+}
+
+/*
+ * relocate, move-up, move-below, repoint, take-master, graceful-master-takeover,
+ * stop/start-slave (and -replica), set-read-only, set-writeable: checked and
+ * run by operations.c, answered when the operation ends. A refusal before it
+ * starts: 404 unknown instance or cluster, 409 the rules, 400 a bad request;
+ * 503 when this node lost the lead since the route's check.
+ */
+static void h_operation(api_req *r)
+{
+    operation_kind kind;
+    if (!operation_of_route(r->route, &kind)) {
+        reply_error(r, 500, "no operation for %s", r->route->pattern);
+        return;
+    }
+    if (r->a->be.operate == NULL) {
+        reply_error(r, 503, "This coordinator runs no operations");
+        return;
+    }
+    char user[256], reason[512];
+    request_user(r, user, sizeof(user));
+    snprintf(reason, sizeof(reason), "%s requested through the API by %s",
+             operation_kind_name(kind), user);
+    operation_req req = {.kind = kind,
+                         .instance = r->key,
+                         .cluster = r->has_key ? NULL : r->hint,
+                         .has_target = r->has_cand,
+                         .target = r->cand,
+                         .owner = user,
+                         .reason = reason};
+    api_pending *p = pending_new(r);
+    if (p == NULL) {
+        reply_error(r, 500, "out of memory");
+        return;
+    }
+    p->op_kind = kind;
+    p->op_key = r->key;
+    p->op_has_target = r->has_cand;
+    p->op_target = r->cand;
+    char msg[1024];
+    orch_err e = r->a->be.operate(r->a->be.arg, &req, on_operated, p, msg, sizeof(msg));
+    if (e == ORCH_OK)
+        return; /* answered from on_operated */
+    int code = status_of(e);
+    if (e == ORCH_ERR_STATE) {
+        api_leader_info li;
+        get_leader(r, &li);
+        if (!li.is_leader)
+            code = 503; /* lost the lead since the route's check */
+    }
+    pending_error(p, code, "%s refused: %s", operation_kind_name(kind), msg);
+}
+
 /* ---- handlers: acknowledgements ---------------------------------------------------------- */
 
 static void on_ack(orch_err result, const char *message, json_t *rows, uint64_t affected, void *arg)
@@ -2416,6 +2575,7 @@ api *api_start(struct event_base *base, const char *listen, const api_deps *deps
                               .submit_op = be_submit_op,
                               .submit_batch = be_submit_batch,
                               .get_setting = be_get_setting,
+                              .operate = be_operate,
                               .arg = a};
     }
     a->batch = deps->stream_batch > 0 ? deps->stream_batch : 128;

@@ -26,7 +26,10 @@
  * hangs up meanwhile, or api_stop, leaves nothing behind but the small
  * context the callback frees. recover and force-master-failover are the
  * leader's: a follower answers 503 with the leader's API URL (forwarding is a
- * later step). Operator state is written by any coordinator (DESIGN.md 4).
+ * later step). So are the topology operations (relocate, move-up, move-below,
+ * repoint, take-master, graceful-master-takeover, stop/start-replica,
+ * set-read-only/writeable), which reach operations.c the same way and are
+ * answered when the operation ends. Operator state is written by any coordinator (DESIGN.md 4).
  *
  * Instance lists longer than api_deps.stream_batch are streamed (chunked),
  * one batch per loop turn after the previous one was written, so that
@@ -44,6 +47,7 @@
 #include "coord_config.h"
 #include "err.h"
 #include "metrics.h"
+#include "operations.h"
 #include "recovery.h"
 #include "registry.h"
 #include "store.h"
@@ -108,6 +112,9 @@ typedef struct api_backend {
     orch_err (*submit_batch)(void *arg, const char *what, char **stmts, size_t n,
                              store_rows_fn done, void *done_arg, char *msg, size_t msglen);
     bool (*get_setting)(void *arg, const char *name, char *buf, size_t buflen);
+    /* operation_request's contract; may be NULL in a fake (the routes answer 503) */
+    orch_err (*operate)(void *arg, const operation_req *req, operation_done_fn done, void *done_arg,
+                        char *msg, size_t msglen);
     void *arg;
 } api_backend;
 
@@ -130,6 +137,7 @@ typedef struct api_deps {
     bool recover_intermediate_master; /* reported in ClusterInfo */
     size_t stream_batch; /* longer instance lists are streamed, this many per chunk (0: 128) */
     recovery_mgr *rec;   /* the newest analysis, requested recoveries; may be NULL */
+    operations *ops;     /* topology operations (relocate, takeover, ...); may be NULL (503) */
     store *st;           /* audits, acknowledgements, operator state; may be NULL (503) */
     const api_backend *backend; /* NULL: the real functions over rec and st (copied) */
 } api_deps;

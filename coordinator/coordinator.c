@@ -10,6 +10,7 @@
 #include "intake.h"
 #include "log.h"
 #include "metrics.h"
+#include "operations.h"
 #include "pbjson.h"
 #include "recovery.h"
 #include "registry.h"
@@ -43,6 +44,7 @@ struct coordinator {
     commander *cmd;
     hooks *hk;
     recovery_mgr *rec;
+    operations *ops;
     int64_t next_analysis_ms;
     nng_tls_config *tls_server;
 
@@ -517,6 +519,12 @@ coordinator *coordinator_new(const char *config_path, coord_config *cfg, char *m
     recovery_conf rc = recovery_conf_of(&c->cfg);
     if ((c->rec = recovery_new(&rd, &rc, msg, msglen)) == NULL)
         goto fail;
+    if ((c->ops = operations_new(&rd, c->cfg.node, c->cfg.command_timeout_ms,
+                                 c->cfg.wait_gtid_timeout_ms)) == NULL) {
+        orch_fail(msg, msglen, ORCH_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    operations_set_stale_after_ms(c->ops, c->cfg.stale_after_ms);
 
     if (c->cfg.tls_ca != NULL) {
         orch_tls_files files = {
@@ -541,6 +549,7 @@ coordinator *coordinator_new(const char *config_path, coord_config *cfg, char *m
                      .arg = c,
                      .stale_after_ms = c->cfg.stale_after_ms,
                      .rec = c->rec,
+                     .ops = c->ops,
                      .st = c->st};
     api_auth auth = {.mode = (coord_auth_mode)c->cfg.auth_mode,
                      .user = c->cfg.auth_user,
@@ -586,6 +595,7 @@ void coordinator_free(coordinator *c)
     store_stop(c->st); /* its write gate asks the election: stopped before it */
     election_stop(c->el);
     recovery_free(c->rec);
+    operations_free(c->ops);
     if (c->tls_server)
         nng_tls_config_free(c->tls_server);
     struct event *evs[] = {c->ev_refresh, c->ev_notify, c->ev_hup, c->ev_term, c->ev_int};

@@ -1265,10 +1265,16 @@ static void test_follower_refusal(void **state)
 {
     fixture *f = *state;
     f->is_leader = false;
-    const char *leader_only[] = {
-        "/api/recover/127.0.0.1/3301", "/api/recover/127.0.0.1/3301/127.0.0.1/3302",
-        "/api/force-master-failover/main", "/api/force-master-failover/127.0.0.1/3301"};
-    for (int k = 0; k < 4; k++) {
+    const char *leader_only[] = {"/api/recover/127.0.0.1/3301",
+                                 "/api/recover/127.0.0.1/3301/127.0.0.1/3302",
+                                 "/api/force-master-failover/main",
+                                 "/api/force-master-failover/127.0.0.1/3301",
+                                 "/api/relocate/127.0.0.1/3302/127.0.0.1/3301",
+                                 "/api/move-up/127.0.0.1/3302",
+                                 "/api/graceful-master-takeover/main",
+                                 "/api/set-read-only/127.0.0.1/3302",
+                                 "/api/stop-replica/127.0.0.1/3302"};
+    for (size_t k = 0; k < sizeof(leader_only) / sizeof(leader_only[0]); k++) {
         resp r = expect(f, leader_only[k], 503, "the leader, coord-b, at http://b:3000");
         assert_non_null(strstr(msg_of(&r), "not the leader"));
         assert_non_null(strstr(msg_of(&r), "forwarding to the leader is not implemented yet"));
@@ -1503,7 +1509,10 @@ static void test_write_routes_auth(void **state)
                             "/api/begin-maintenance/127.0.0.1/3302/a/b",
                             "/api/end-maintenance/127.0.0.1/3302",
                             "/api/register-candidate/127.0.0.1/3302/prefer",
-                            "/api/set-cluster-alias/main?alias=x"};
+                            "/api/set-cluster-alias/main?alias=x",
+                            "/api/relocate/127.0.0.1/3302/127.0.0.1/3301",
+                            "/api/graceful-master-takeover/main/127.0.0.1/3302",
+                            "/api/set-writeable/127.0.0.1/3302"};
     for (size_t k = 0; k < sizeof(writes) / sizeof(writes[0]); k++) {
         resp r = request(f, "GET", writes[k], "viewer:look");
         if (r.status != 403)
@@ -1651,14 +1660,32 @@ static void test_route_table(void **state)
         if (pat == NULL || strcmp(pat, cases[k].pattern) != 0 || w != cases[k].writes)
             fail_msg("%s: %s (writes %d)", cases[k].path, pat ? pat : "no route", w);
     }
-    /* operations not implemented yet stay unknown routes, not stubs */
-    const char *later[] = {"api/relocate/h/1/b/2",   "api/move-up/h/1",
-                           "api/move-below/h/1/s/2", "api/repoint/h/1/b/2",
-                           "api/take-master/h/1",    "api/graceful-master-takeover/c",
-                           "api/stop-slave/h/1",     "api/start-slave/h/1",
-                           "api/set-read-only/h/1",  "api/set-writeable/h/1"};
-    for (size_t k = 0; k < sizeof(later) / sizeof(later[0]); k++)
-        assert_null(api_route_find(later[k], NULL));
+    /* the topology operations: leader-only write routes (orchestrator's patterns) */
+    static const struct {
+        const char *path, *pattern;
+    } ops[] = {
+        {"api/relocate/h/1/b/2", "api/relocate/:host/:port/:belowHost/:belowPort"},
+        {"api/move-up/h/1", "api/move-up/:host/:port"},
+        {"api/move-below/h/1/s/2", "api/move-below/:host/:port/:siblingHost/:siblingPort"},
+        {"api/repoint/h/1/b/2", "api/repoint/:host/:port/:belowHost/:belowPort"},
+        {"api/take-master/h/1", "api/take-master/:host/:port"},
+        {"api/graceful-master-takeover/c/d/2",
+         "api/graceful-master-takeover/:clusterHint/:designatedHost/:designatedPort"},
+        {"api/graceful-master-takeover/c", "api/graceful-master-takeover/:clusterHint"},
+        {"api/stop-slave/h/1", "api/stop-slave/:host/:port"},
+        {"api/stop-replica/h/1", "api/stop-replica/:host/:port"},
+        {"api/start-slave/h/1", "api/start-slave/:host/:port"},
+        {"api/start-replica/h/1", "api/start-replica/:host/:port"},
+        {"api/set-read-only/h/1", "api/set-read-only/:host/:port"},
+        {"api/set-writeable/h/1", "api/set-writeable/:host/:port"},
+    };
+    for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
+        w = false;
+        const char *pat = api_route_find(ops[k].path, &w);
+        if (pat == NULL || strcmp(pat, ops[k].pattern) != 0 || !w)
+            fail_msg("%s: %s (writes %d)", ops[k].path, pat ? pat : "no route", w);
+    }
+    assert_null(api_route_find("api/relocate/h/1", NULL));
 }
 
 static void test_start_errors(void **state)

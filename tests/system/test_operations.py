@@ -1,0 +1,206 @@
+"""Topology operations through the leader's API (orchestrator's routes):
+relocate and back, move-up from a chain, a refusal explained in words (a
+cycle), and a graceful master takeover under a writer: zero rows lost, the old
+master replicating from the new one, the write-unavailable window printed.
+Real MariaDB servers, real agents, real coordinators."""
+
+import re
+import signal
+import statistics
+import threading
+import time
+
+import pymysql
+
+from orchtest import wait_until
+
+
+def route(orch, i, path, status=200, timeout=30):
+    got, body = orch.get(i, path, timeout=timeout)
+    assert got == status, (path, got, body)
+    return body
+
+
+def stop_clean(orch):
+    """Stops the coordinators: each exits 0 with no sanitizer report (when built
+    with ORCH_SANITIZE; the fixture stops them again harmlessly)."""
+    for i in list(orch.procs):
+        code = orch.stop_coordinator(i)
+        log = orch.log_path(i).read_text()
+        for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error"):
+            assert bad not in log, log[log.index(bad):][:6000]
+        assert code == 0, f"c{i + 1} exit {code}: {log[-3000:]}"
+
+
+def k(sb, name):
+    return f"127.0.0.1/{sb.servers[name].port}"
+
+
+def master_port(sb, name):
+    st = sb.servers[name].slave_status()
+    if not st or st["Slave_IO_Running"] != "Yes" or st["Slave_SQL_Running"] != "Yes":
+        return None
+    return int(st["Master_Port"])
+
+
+def ready(orch, n=4):
+    leader = orch.leader()
+    wait_until(lambda: len(orch.instances(leader)) == n, 15, f"{n} instances")
+    time.sleep(2.2)
+    return leader
+
+
+def follows(orch, leader, sb, name, master):
+    """The leader's registry shows NAME below MASTER (so the next operation plans on it)."""
+    want = sb.servers[master].port
+    def check():
+        inst = orch.instances(leader).get(f"127.0.0.1:{sb.servers[name].port}")
+        return inst is not None and inst["MasterKey"]["Port"] == want
+    wait_until(check, 10, f"{name} below {master} in the registry")
+
+
+def test_relocate_and_back_move_up_and_cycle_refused(sandbox, make_orch):
+    orch = make_orch(sandbox)
+    leader = ready(orch)
+    sb = sandbox
+    body = route(orch, leader, f"/api/relocate/{k(sb, 'db4')}/{k(sb, 'db3')}")
+    assert master_port(sb, "db4") == sb.servers["db3"].port
+    assert body["Details"]["Key"]["Port"] == sb.servers["db4"].port, body
+    assert body["Details"]["MasterKey"]["Port"] == sb.servers["db3"].port, body
+    follows(orch, leader, sb, "db4", "db3")
+    # a cycle: db3 below its own replica db4
+    body = route(orch, leader, f"/api/relocate/{k(sb, 'db3')}/{k(sb, 'db4')}", status=409)
+    assert "cannot replicate from" in str(body) and "cycle" in str(body), body
+    # move-up from the chain db1 -> db3 -> db4
+    route(orch, leader, f"/api/move-up/{k(sb, 'db4')}")
+    assert master_port(sb, "db4") == sb.servers["db1"].port
+    follows(orch, leader, sb, "db4", "db1")
+    route(orch, leader, f"/api/relocate/{k(sb, 'db4')}/{k(sb, 'db3')}")
+    follows(orch, leader, sb, "db4", "db3")
+    route(orch, leader, f"/api/relocate/{k(sb, 'db4')}/{k(sb, 'db1')}")
+    assert master_port(sb, "db4") == sb.servers["db1"].port
+    assert "ORCH-OPERATION-END" in orch.log_path(leader).read_text()
+    stop_clean(orch)
+
+
+# An application account: read_only stops it (orch_test has ALL, which in
+# MariaDB includes READ_ONLY ADMIN and so writes through read_only).
+APP_USER, APP_PASSWORD = "app_writer", "app_writer_pw"
+
+
+class Writer(threading.Thread):
+    """Autocommit inserts on the master until it turns read-only, then on the new one.
+    Records every id whose INSERT returned OK, and the longest gap between two OKs."""
+
+    def __init__(self, sb, first, second):
+        super().__init__(daemon=True)
+        self.sb, self.targets = sb, [first, second]
+        self.ok, self.stop = [], threading.Event()
+        self.gap = 0.0
+
+    def run(self):
+        i, t, last = 0, 0, None
+        conn = None
+        while not self.stop.is_set():
+            try:
+                if conn is None:
+                    s = self.sb.servers[self.targets[t]]
+                    conn = s.connect(user=APP_USER, password=APP_PASSWORD, tcp=True, timeout=2)
+                with conn.cursor() as c:
+                    c.execute("INSERT INTO app.w VALUES (%s)", (i,))
+                now = time.monotonic()
+                if last is not None:
+                    self.gap = max(self.gap, now - last)
+                last = now
+                self.ok.append(i)
+                i += 1
+            except pymysql.err.MySQLError:
+                i += 1
+                if t == 0:
+                    t = 1  # read-only (or killed): write on the new master
+                try:
+                    conn.close()
+                except Exception:  # noqa: BLE001
+                    pass
+                conn = None
+                time.sleep(0.002)
+
+
+def test_graceful_takeover_under_writer(sandbox, make_orch):
+    orch = make_orch(sandbox)
+    leader = ready(orch)
+    sb = sandbox
+    sb.sql("db1", "CREATE DATABASE IF NOT EXISTS app")
+    sb.sql("db1", "CREATE TABLE app.w (id INT PRIMARY KEY)")
+    sb.sql("db1", f"CREATE USER '{APP_USER}'@'127.0.0.1' IDENTIFIED BY '{APP_PASSWORD}'")
+    sb.sql("db1", f"GRANT SELECT, INSERT, DELETE ON app.* TO '{APP_USER}'@'127.0.0.1'")
+    sb.wait_replication(timeout=10)
+    windows = []
+    old, new = "db1", "db2"
+    for run in range(3):
+        w = Writer(sb, old, new)
+        w.start()
+        time.sleep(1.0)
+        hint = f"127.0.0.1:{sb.servers[old].port}"
+        body = route(orch, leader, f"/api/graceful-master-takeover/{hint}/{k(sb, new)}")
+        time.sleep(1.0)
+        w.stop.set()
+        w.join(10)
+        assert w.ok, "the writer wrote nothing"
+        rows = {r["id"] for r in sb.sql(new, "SELECT id FROM app.w")}
+        lost = [i for i in w.ok if i not in rows]
+        assert not lost, f"rows lost: {lost[:10]}"
+        assert master_port(sb, old) == sb.servers[new].port
+        assert sb.servers[old].value("SELECT @@read_only") == 1
+        assert body["Details"]["SuccessorKey"]["Port"] == sb.servers[new].port, body
+        msg = str(body)
+        m = re.search(r"window ([0-9.]+) ms", msg)
+        assert m, msg
+        windows.append(float(m.group(1)))
+        print(f"run {run}: window {m.group(1)} ms (writer's longest gap {w.gap * 1000:.1f} ms)")
+        sb.sql(new, "DELETE FROM app.w")
+        follows(orch, leader, sb, old, new)
+        old, new = new, old
+    print(f"graceful takeover write-unavailable window: median {statistics.median(windows):.1f} ms")
+    stop_clean(orch)
+
+
+def test_replica_switches_and_leader_stopping_mid_operation(sandbox, make_orch):
+    """stop/start-replica, set-read-only, set-writeable refused on a replica (409),
+    an unknown instance (404); then the leader stops while an operation waits on
+    a frozen agent: it exits cleanly, and the client is let go."""
+    orch = make_orch(sandbox)
+    leader = ready(orch)
+    sb = sandbox
+    route(orch, leader, f"/api/stop-replica/{k(sb, 'db4')}")
+    st = sb.servers["db4"].slave_status()
+    assert st["Slave_IO_Running"] == "No" and st["Slave_SQL_Running"] == "No", st
+    route(orch, leader, f"/api/start-slave/{k(sb, 'db4')}")
+    # answered once START SLAVE returned: the IO thread may still be connecting
+    wait_until(lambda: master_port(sb, "db4") == sb.servers["db1"].port, 5, "db4 replicating")
+    route(orch, leader, f"/api/set-read-only/{k(sb, 'db4')}")
+    assert sb.servers["db4"].value("SELECT @@read_only") == 1
+    body = route(orch, leader, f"/api/set-writeable/{k(sb, 'db4')}", status=409)
+    assert "set-writeable refused" in str(body), body
+    route(orch, leader, "/api/move-up/127.0.0.1/1", status=404)
+
+    agent = orch.agents.procs["db4"]
+    agent.send_signal(signal.SIGSTOP)
+    try:
+        got = {}
+        t = threading.Thread(target=lambda: got.update(
+            r=orch.get(leader, f"/api/stop-replica/{k(sb, 'db4')}", timeout=20)))
+        t.start()
+        time.sleep(1.0)
+        assert t.is_alive(), got  # the operation waits on the frozen agent
+        code = orch.stop_coordinator(leader)
+        t.join(20)
+        assert not t.is_alive()
+        print(f"client after the leader stopped: {got.get('r')}")
+        log = orch.log_path(leader).read_text()
+        for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error"):
+            assert bad not in log, log[log.index(bad):][:6000]
+        assert code == 0, log[-3000:]
+    finally:
+        agent.send_signal(signal.SIGCONT)
+    stop_clean(orch)
