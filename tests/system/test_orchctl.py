@@ -260,20 +260,29 @@ def test_read_commands_against_the_sandbox(orchctl, sandbox, make_orch):
     rc, _, err, _ = run(orchctl, "api", "instance/127.0.0.1/1", api=api)
     assert rc == EXIT_NOTFOUND
 
-    # routes this coordinator does not have yet: said plainly, exit 6
-    rc, out, err, _ = run(orchctl, "replication-analysis", api=api)
-    assert rc == EXIT_REFUSED and out == ""
-    assert ("replication-analysis: not supported by this coordinator "
-            "(route /api/replication-analysis missing)") in err, err
+    # write commands, carried out by the leader on the real servers
+    assert json.loads(ok("replication-analysis", "--json"))["Code"] == "OK"
+    ok("begin-downtime", "-i", replicas[0], "--reason", "disk swap", "--duration", "1h")
+    wait_until(lambda: json.loads(ok("instance", "-i", replicas[0], "--json"))["IsDowntimed"], 5,
+               "the downtime to show")
+    ok("end-downtime", "-i", replicas[0])
+    wait_until(lambda: not json.loads(ok("instance", "-i", replicas[0], "--json"))["IsDowntimed"],
+               5, "the downtime to end")
+    assert lines(ok("relocate", "-i", replicas[0], "-d", replicas[1])) == [
+        f"{replicas[0]}<{replicas[1]}"]
+    wait_until(lambda: lines(ok("which-master", "-i", replicas[0])) == [replicas[1]], 10,
+               "the relocated replica below its sibling")
+    ok("relocate", "-i", replicas[0], "-d", primary)
+    wait_until(lambda: lines(ok("which-master", "-i", replicas[0])) == [primary], 10,
+               "the replica back below the primary")
+
+    # a route this coordinator does not have yet: said plainly, exit 6
     r0, d0 = replicas[0].split(":"), replicas[1].split(":")
-    rc, out, err, _ = run(orchctl, "relocate", "-i", replicas[0], "-d", replicas[1], api=api)
+    rc, out, err, _ = run(orchctl, "relocate-replicas", "-i", replicas[0], "-d", replicas[1],
+                          api=api)
     assert rc == EXIT_REFUSED and out == ""
-    assert (f"the coordinator does not support relocate yet "
-            f"(404 on /api/relocate/{r0[0]}/{r0[1]}/{d0[0]}/{d0[1]})") in err, err
-    rc, _, err, _ = run(orchctl, "begin-downtime", "-i", replicas[0], "--reason", "disk swap",
-                        "--duration", "1h", api=api)
-    assert rc == EXIT_REFUSED and "does not support begin-downtime yet" in err
-    assert "/api/begin-downtime/127.0.0.1/" in err and "/disk%20swap/3600s" in err, err
+    assert (f"the coordinator does not support relocate-replicas yet "
+            f"(404 on /api/relocate-replicas/{r0[0]}/{r0[1]}/{d0[0]}/{d0[1]})") in err, err
     # --dry-run says what would be sent, to the leader, and sends nothing
     rc, out, err, _ = run(orchctl, "graceful-master-takeover", "-a", primary, "-d", replicas[0],
                           "--dry-run", api=api)
