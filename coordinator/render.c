@@ -101,6 +101,16 @@ static void put(json_t *o, const char *k, json_t *v, bool *oom)
         *oom = true;
 }
 
+/* o when nothing failed; otherwise o is released and NULL returned. */
+static json_t *finish(json_t *o, bool oom)
+{
+    if (oom) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 static json_t *nullint(int64_t v, bool valid)
 {
     json_t *o = json_object();
@@ -109,11 +119,7 @@ static json_t *nullint(int64_t v, bool valid)
     bool oom = false;
     put(o, "Int64", json_integer(valid ? v : 0), &oom);
     put(o, "Valid", json_boolean(valid), &oom);
-    if (oom) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return finish(o, oom);
 }
 
 /* orchestrator's BinlogCoordinates {LogFile, LogPos, Type} (0 binary log, 1 relay log). */
@@ -126,11 +132,7 @@ static json_t *coordinates(const char *file, uint64_t pos, int type)
     put(o, "LogFile", jstr(file), &oom);
     put(o, "LogPos", json_integer((json_int_t)pos), &oom);
     put(o, "Type", json_integer(type), &oom);
-    if (oom) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return finish(o, oom);
 }
 
 /* "YYYY-MM-DD HH:MM:SS" UTC, or "" for 0. */
@@ -288,11 +290,7 @@ json_t *render_key(const orch_key *k)
     bool oom = false;
     put(o, "Hostname", jstr(k->host), &oom);
     put(o, "Port", json_integer(k->port), &oom);
-    if (oom) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return finish(o, oom);
 }
 
 static json_t *key_of(const char *host, uint32_t port)
@@ -303,11 +301,7 @@ static json_t *key_of(const char *host, uint32_t port)
     bool oom = false;
     put(o, "Hostname", jstr(host), &oom);
     put(o, "Port", json_integer(port), &oom);
-    if (oom) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return finish(o, oom);
 }
 
 static json_t *problems_of(const reg_instance *i, const facts *f, const render_ctx *c)
@@ -469,11 +463,7 @@ static json_t *orch_section(const reg_instance *i, const facts *f, const render_
     put(o, "Channels", channels_of(r), &oom);
     if (c->raw_report)
         put(o, "Report", orch_pb_to_json(&r->base), &oom);
-    if (oom) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return finish(o, oom);
 }
 
 json_t *render_instance(const reg_instance *i, const render_ctx *c)
@@ -595,11 +585,7 @@ json_t *render_instance(const reg_instance *i, const render_ctx *c)
     put(o, "LastDiscoveryLatency",
         json_integer((json_int_t)(f.r->has_probe_us ? f.r->probe_us : 0) * 1000), &oom);
     put(o, "Orch", orch_section(i, F, c), &oom);
-    if (oom) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return finish(o, oom);
 }
 
 json_t *render_instance_array(reg_instance *const *v, size_t n, const render_ctx *c)
@@ -637,11 +623,7 @@ json_t *render_cluster_info(const reg_cluster *cl, const render_ctx *c)
     put(o, "HasAutomatedMasterRecovery", json_boolean(c->recover_master), &oom);
     put(o, "HasAutomatedIntermediateMasterRecovery", json_boolean(c->recover_intermediate_master),
         &oom);
-    if (oom) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return finish(o, oom);
 }
 
 json_t *render_envelope(bool ok, const char *message, json_t *details)
@@ -655,11 +637,7 @@ json_t *render_envelope(bool ok, const char *message, json_t *details)
     put(o, "Code", json_string(ok ? "OK" : "ERROR"), &oom);
     put(o, "Message", jstr(message), &oom);
     put(o, "Details", details ? details : json_null(), &oom);
-    if (oom) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return finish(o, oom);
 }
 
 /* ---- topology text -------------------------------------------------------------- */
@@ -1086,11 +1064,7 @@ static json_t *analysis_orch(const analysis_result *res, const analysis_entry *e
     put(o, "ClusterWarmingUp", json_boolean(ac != NULL && ac->warming_up), &oom);
     put(o, "ClusterNote", jstr(ac != NULL ? ac->note : NULL), &oom);
     put(o, "WarmupRemainingMilliseconds", json_integer(res->warmup_left_ms), &oom);
-    if (oom) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return finish(o, oom);
 }
 
 json_t *render_analysis_entry(const analysis_result *res, const analysis_entry *e,
@@ -1173,11 +1147,7 @@ json_t *render_analysis_entry(const analysis_result *res, const analysis_entry *
     put(o, "CommandHint", json_string(""), &oom);
     put(o, "IsReadOnly", json_boolean(e->is_read_only), &oom);
     put(o, "Orch", analysis_orch(res, e, ac), &oom);
-    if (oom) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return finish(o, oom);
 }
 
 /* A column of a backend row: its string, "" for null or absent. */
@@ -1257,11 +1227,7 @@ static json_t *recorded_analysis(const char *host, int64_t port, const char *clu
     put(o, "ClusterDetails", cd, &oom);
     put(o, "Analysis", jstr(analysis), &oom);
     put(o, "Description", jstr(description), &oom);
-    if (oom) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return finish(o, oom);
 }
 
 json_t *render_recovery_row(const json_t *row)
@@ -1320,22 +1286,12 @@ json_t *render_recovery_row(const json_t *row)
     put(o, "Type", json_string(type), &oom);
     put(o, "RecoveryType", json_string("MasterRecoveryGTID"), &oom);
     put(o, "Orch", orch, &oom);
-    if (oom) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return finish(o, oom);
 }
 
 json_t *render_recovery_step_row(const json_t *row)
 {
-    json_t *o = json_object();
-    json_t *orch = json_object();
-    if (o == NULL || orch == NULL) {
-        json_decref(o);
-        json_decref(orch);
-        return NULL;
-    }
+    json_t *o = json_object(), *orch = json_object(); /* put() counts a NULL as oom */
     bool oom = false;
     put(orch, "Step", jstr(col(row, "step")), &oom);
     put(o, "Id", json_integer((json_int_t)col_int(row, "seq")), &oom);
@@ -1343,22 +1299,12 @@ json_t *render_recovery_step_row(const json_t *row)
     put(o, "AuditAt", col_ts(row, "at"), &oom);
     put(o, "Message", jstr(col(row, "message")), &oom);
     put(o, "Orch", orch, &oom);
-    if (oom) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return finish(o, oom);
 }
 
 json_t *render_failure_detection_row(const json_t *row)
 {
-    json_t *o = json_object();
-    json_t *orch = json_object();
-    if (o == NULL || orch == NULL) {
-        json_decref(o);
-        json_decref(orch);
-        return NULL;
-    }
+    json_t *o = json_object(), *orch = json_object(); /* put() counts a NULL as oom */
     bool oom = false;
     put(orch, "RecoveryUID", jstr(col(row, "recovery_uid")), &oom);
     put(orch, "Epoch", json_integer((json_int_t)col_int(row, "epoch")), &oom);
@@ -1377,9 +1323,5 @@ json_t *render_failure_detection_row(const json_t *row)
     put(o, "ProcessingNodeToken", json_string(""), &oom);
     put(o, "RelatedRecoveryId", json_integer(0), &oom);
     put(o, "Orch", orch, &oom);
-    if (oom) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return finish(o, oom);
 }

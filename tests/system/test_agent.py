@@ -4,13 +4,14 @@ real receiver of its reports (orch-wiretool listen) and real signals."""
 import json
 import os
 import signal
+import subprocess
 import time
 
 import pymysql
 import pytest
 
 from orchagents import channel, up
-from orchtest import wait_until
+from orchtest import binary, wait_until
 
 def test_reports_are_signed_complete_and_heartbeat(sandbox, make_agents):
     agents = make_agents(sandbox)
@@ -174,9 +175,6 @@ def test_forged_replayed_and_malformed_commands_are_refused(sandbox, make_agents
     r = agents.command("db2", "PING", 3, 5)
     assert r["result"] == "REPLAY", r
     for hexbytes in ("00", "deadbeef" * 8, "0a0568656c6c6f"):
-        out = agents.command.__self__ if False else None  # noqa: F841 (keep linters quiet)
-        import subprocess
-        from orchtest import binary
         res = subprocess.run([str(binary("orch-wiretool")), "raw", "--url",
                               f"tcp://127.0.0.1:{agents.command_ports['db2']}", "--hex", hexbytes],
                              capture_output=True, text=True, timeout=30)

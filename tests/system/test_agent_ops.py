@@ -5,7 +5,6 @@ import json
 import signal
 import time
 
-import pytest
 
 from orchagents import up
 from orchtest import wait_until

@@ -10,42 +10,8 @@ import time
 import urllib.parse
 import warnings
 
-import pymysql
-import pytest
-
 from orchtest import wait_until
-
-
-def topology(sb):
-    """{name: (read_only, master port or None, io, sql)} read from the live servers."""
-    out = {}
-    for s in sb.servers.values():
-        if s.role == "backend" or not s.is_alive():
-            continue
-        try:
-            ro = s.value("SELECT @@read_only")
-            st = s.slave_status()
-        except pymysql.err.MySQLError:
-            continue
-        out[s.name] = (ro, int(st["Master_Port"]) if st else None,
-                       st["Slave_IO_Running"] if st else None,
-                       st["Slave_SQL_Running"] if st else None)
-    return out
-
-
-def failed_over(sb, dead):
-    """The new primary once one former replica is writable and every other live
-    server replicates from it; else None. DEAD are the servers that failed."""
-    t = topology(sb)
-    writable = [n for n, (ro, m, _, _) in t.items() if n not in dead and ro == 0 and m is None]
-    if len(writable) != 1:
-        return None
-    new = writable[0]
-    port = sb.servers[new].port
-    others = [v for n, v in t.items() if n != new and n not in dead]
-    if all(m == port and io == "Yes" and sql == "Yes" for _, m, io, sql in others):
-        return new
-    return None
+from test_recovery import failed_over
 
 
 def ok(orch, i, path, status=200):

@@ -7,9 +7,8 @@ import subprocess
 import threading
 import time
 
-import pytest
 
-from orchcluster import SECRET, http_get
+from orchcluster import SECRET
 from orchtest import binary, wait_until
 
 

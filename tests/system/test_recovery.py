@@ -8,17 +8,17 @@ import signal
 import time
 
 import pymysql
-import pytest
 
 from orchtest import wait_until
 
 
-def topology(sb, skip=None):
+def topology(sb, skip=()):
     """{name: (read_only, master port or None, io, sql)} read from the servers
-    (but SKIP: a stopped server would block the client until its timeout)."""
+    (but those in SKIP: a stopped server would block the client until its
+    timeout)."""
     out = {}
     for s in sb.servers.values():
-        if s.role == "backend" or s.name == skip or not s.is_alive():
+        if s.role == "backend" or s.name in skip or not s.is_alive():
             continue
         try:
             ro = s.value("SELECT @@read_only")
@@ -31,16 +31,18 @@ def topology(sb, skip=None):
     return out
 
 
-def failed_over(sb, old):
+def failed_over(sb, dead):
     """The new master's name once a former replica is writable and every other
-    live replica replicates from it; else None."""
-    t = topology(sb, skip=old)
+    live replica replicates from it; else None. DEAD: the failed server's name,
+    or a set of names."""
+    dead = {dead} if isinstance(dead, str) else set(dead)
+    t = topology(sb, skip=dead)
     writable = [n for n, (ro, m, _, _) in t.items() if ro == 0 and m is None]
     if len(writable) != 1:
         return None
     new = writable[0]
     port = sb.servers[new].port
-    others = [v for n, v in t.items() if n not in (new, old)]
+    others = [v for n, v in t.items() if n != new]
     if all(m == port and io == "Yes" and sql == "Yes" for _, m, io, sql in others):
         return new
     return None

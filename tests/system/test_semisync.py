@@ -5,7 +5,6 @@ frozen primary must end with an error, never OK, once it resumes."""
 
 import signal
 import threading
-import time
 
 import pymysql
 
