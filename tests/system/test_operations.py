@@ -1,6 +1,7 @@
 """Topology operations through the leader's API (orchestrator's routes):
 relocate and back, move-up from a chain, a refusal explained in words (a
-cycle), and a graceful master takeover under a writer: zero rows lost, the old
+cycle), move-below, take-master, repoint, a takeover naming no replica, and a
+graceful master takeover under a writer: zero rows lost, the old
 master replicating from the new one, the write-unavailable window printed.
 Real MariaDB servers, real agents, real coordinators."""
 
@@ -80,6 +81,41 @@ def test_relocate_and_back_move_up_and_cycle_refused(sandbox, make_orch):
     route(orch, leader, f"/api/relocate/{k(sb, 'db4')}/{k(sb, 'db1')}")
     assert master_port(sb, "db4") == sb.servers["db1"].port
     assert "ORCH-OPERATION-END" in orch.log_path(leader).read_text()
+    stop_clean(orch)
+
+
+def test_move_below_take_master_repoint_and_takeover_without_designation(sandbox, make_orch):
+    orch = make_orch(sandbox)
+    leader = ready(orch)
+    sb = sandbox
+    port = {n: sb.servers[n].port for n in ("db1", "db2", "db3", "db4")}
+    # move-below: db4 below its sibling db3
+    route(orch, leader, f"/api/move-below/{k(sb, 'db4')}/{k(sb, 'db3')}")
+    wait_until(lambda: master_port(sb, "db4") == port["db3"], 10, "db4 below db3")
+    follows(orch, leader, sb, "db4", "db3")
+    # take-master: db4 swaps places with db3 (db1 -> db4 -> db3)
+    route(orch, leader, f"/api/take-master/{k(sb, 'db4')}")
+    wait_until(lambda: master_port(sb, "db4") == port["db1"], 10, "db4 below db1")
+    wait_until(lambda: master_port(sb, "db3") == port["db4"], 10, "db3 below db4")
+    follows(orch, leader, sb, "db3", "db4")
+    follows(orch, leader, sb, "db4", "db1")
+    # repoint: db3 back below db1
+    route(orch, leader, f"/api/repoint/{k(sb, 'db3')}/{k(sb, 'db1')}")
+    wait_until(lambda: master_port(sb, "db3") == port["db1"], 10, "db3 below db1")
+    follows(orch, leader, sb, "db3", "db1")
+    # a write made before the takeover is on the new master after it
+    sb.sql("db1", "CREATE DATABASE IF NOT EXISTS app")
+    sb.sql("db1", "CREATE TABLE app.t (id INT PRIMARY KEY)")
+    sb.sql("db1", "INSERT INTO app.t VALUES (1), (2), (3)")
+    # graceful takeover naming no replica: orch picks one
+    route(orch, leader, f"/api/graceful-master-takeover/127.0.0.1:{port['db1']}")
+    new = wait_until(lambda: next((n for n in ("db2", "db3", "db4")
+                                   if sb.servers[n].value("SELECT @@read_only") == 0), None),
+                     10, "a writable new master")
+    wait_until(lambda: master_port(sb, "db1") == port[new], 10, "db1 below the new master")
+    assert sb.servers["db1"].value("SELECT @@read_only") == 1
+    assert {r["id"] for r in sb.sql(new, "SELECT id FROM app.t")} == {1, 2, 3}
+    print(f"takeover without designation chose {new}")
     stop_clean(orch)
 
 
