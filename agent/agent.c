@@ -903,6 +903,12 @@ static void execute(agent *a, worker_db *w, const Orch__Command *c, Orch__Comman
         if (worker_connect(a, w, rw, &db, msg, sizeof(msg)) != ORCH_OK)
             db = NULL;
     } else {
+        /* The kept connection may have been killed meanwhile (a fence kills
+         * every client but its own, this worker's included): check it first. */
+        if (w->db != NULL && mysql_ping(w->db) != 0) {
+            mysql_close(w->db);
+            w->db = NULL;
+        }
         if (w->db == NULL && worker_connect(a, w, rw, &w->db, msg, sizeof(msg)) != ORCH_OK)
             w->db = NULL;
         db = w->db;

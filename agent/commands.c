@@ -332,14 +332,19 @@ orch_err cmd_set_read_only(MYSQL *db, const orch_version *v, bool on, bool super
     return ORCH_OK;
 }
 
-/* Kills every client connection but replication, system threads and ours. */
+/*
+ * Kills every client connection but replication, system threads and the
+ * agent's own (its account is orch's alone: the probe's connection, other
+ * command workers, a fence being applied at the same time by the probe
+ * thread; killing those would fail them, or make the server look down).
+ */
 static orch_err kill_clients(MYSQL *db, int *killed, char *msg, size_t msglen)
 {
     static const char q[] =
         "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() "
         "AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', "
         "'Slave_SQL', 'Slave_worker', 'Connect') AND USER NOT IN ('system user', "
-        "'event_scheduler')";
+        "'event_scheduler', SUBSTRING_INDEX(CURRENT_USER(), '@', 1))";
     MYSQL_RES *res = NULL;
     char m[400];
     orch_err err = orch_db_query(db, q, &res, NULL, m, sizeof(m));

@@ -62,7 +62,7 @@ void cmd_execute(const Orch__Command *c, const orch_version *v, const cmd_creden
 
 /*
  * Fences the server over db: every client connection killed except
- * replication threads, system threads and our own (so that a commit still
+ * replication threads, system threads and the agent's own account's (so that a commit still
  * waiting for a semi-sync acknowledgement ends with an error and never OK, and
  * stops holding up read_only), then read_only (and super_read_only where it
  * exists) on, verified, then the clients killed again. *killed receives how

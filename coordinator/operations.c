@@ -708,11 +708,17 @@ static void run_step(op *p)
         simple_cmd(p, 1, ORCH__COMMAND_TYPE__CMD_STOP_REPLICA);
         break;
     }
-    case S_RO_ON:
+    case S_RO_ON: {
+        /* A fence, not only read_only: client connections are killed too, so
+         * an account that writes through read_only (READ_ONLY ADMIN, SUPER)
+         * cannot commit after the designated replica's catch-up point, and a
+         * commit still waiting ends with an error. The agent lifts the fence
+         * at the CHANGE MASTER that follows, or at a rollback's read_only off. */
         p->ro_sent_us = orch_mono_us();
         p->read_only_set = true; /* from now on a failure rolls back */
-        read_only_cmd(p, 0, true);
+        simple_cmd(p, 0, ORCH__COMMAND_TYPE__CMD_FENCE);
         break;
+    }
     case S_WAIT: {
         if (!executed_of(p->inst[p->waited].state, p->kind == OPERATION_GRACEFUL_TAKEOVER, p->gtid,
                          sizeof(p->gtid))) {

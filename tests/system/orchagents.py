@@ -13,6 +13,7 @@ and the receiver are processes started here and stopped by PID.
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -62,9 +63,22 @@ def stop_pid(proc, timeout=10.0, sig=signal.SIGTERM):
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
+        dump_stacks(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         return None
+
+
+def dump_stacks(pid):
+    """Prints every thread's stack of a process that did not stop in time (when
+    gdb is installed), so that a hang in a test run says where it was."""
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        print(f"pid {pid} did not stop in time (install gdb to see its stacks)")
+        return
+    r = subprocess.run([gdb, "-p", str(pid), "-batch", "-ex", "thread apply all bt"],
+                       capture_output=True, text=True, timeout=60)
+    print(f"pid {pid} did not stop in time; its threads:\n{r.stdout}")
 
 
 class Receiver:
