@@ -592,8 +592,9 @@ void coordinator_free(coordinator *c)
     intake_stop(c->in);
     commander_stop(c->cmd); /* answers commands in flight: recoveries see CLOSED */
     hooks_stop(c->hk);
-    store_stop(c->st); /* its write gate asks the election: stopped before it */
-    election_stop(c->el);
+    election_stop(c->el); /* no leadership from here on: the store writes no more */
+    store_stop(c->st);
+    election_free(c->el); /* after the store, whose write gate still asks it */
     recovery_free(c->rec);
     operations_free(c->ops);
     if (c->tls_server)

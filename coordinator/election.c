@@ -646,7 +646,7 @@ election *election_start(const election_conf *conf, election_notify_fn notify, v
              (long long)e->interval_ms, (long long)e->lease_ms, (long long)e->margin_ms, e->token);
     return e;
 fail:
-    election_stop(e);
+    election_free(e);
     return NULL;
 }
 
@@ -660,7 +660,15 @@ void election_stop(election *e)
         pthread_cond_broadcast(&e->cv);
         pthread_mutex_unlock(&e->mu);
         pthread_join(e->thread, NULL);
+        e->thread_started = false;
     }
+}
+
+void election_free(election *e)
+{
+    if (e == NULL)
+        return;
+    election_stop(e);
     free(e->host);
     free(e->socket);
     free(e->user);

@@ -162,12 +162,17 @@ election *election_start(const election_conf *conf, election_notify_fn notify, v
                          size_t msglen);
 
 /*
- * Stops and joins the thread and frees everything; safe on NULL. A leader first
- * stops leading, then releases the lease (renewed_at set far in the past, only
- * if node and token still match) so that a successor takes over at its next
- * round. Returns within about 2 s even when the backend does not answer.
+ * Stops and joins the thread; safe on NULL and when already stopped. A leader
+ * first stops leading, then releases the lease (renewed_at set far in the
+ * past, only if node and token still match) so that a successor takes over at
+ * its next round. Returns within about 2 s even when the backend does not
+ * answer. The object stays readable (election_is_leader answers false) until
+ * election_free, so that other threads still asking can be stopped after it.
  */
 void election_stop(election *e);
+
+/* Stops (as election_stop) if needed, then frees everything; safe on NULL. */
+void election_free(election *e);
 
 /* True while this node leads at monotonic time now_ms (orch_mono_ms()). Any
  * thread; lock-free. */

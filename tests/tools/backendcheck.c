@@ -262,7 +262,7 @@ static int cmd_elect(const opts *o)
     print_election(&c, "start");
     event_base_dispatch(c.base);
     int64_t t0 = orch_mono_ms();
-    election_stop(c.el);
+    election_free(c.el);
     emit(json_pack("{s:s, s:I, s:I}", "event", "stopped", "t", (json_int_t)orch_mono_ms(),
                    "stop_ms", (json_int_t)(orch_mono_ms() - t0)));
     loop_teardown(&c);
