@@ -1224,6 +1224,25 @@ static bool dup_field(const char *src, char **dst)
     return *dst != NULL;
 }
 
+/* Queues it for the store's thread (or frees it, when the store is stopping). */
+static orch_err enqueue(store *s, op_item *it, char *msg, size_t msglen)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        op_item_free(it);
+        return orch_fail(msg, msglen, ORCH_ERR_CLOSED, "the store is stopping");
+    }
+    if (s->ops_tail != NULL)
+        s->ops_tail->next = it;
+    else
+        s->ops_head = it;
+    s->ops_tail = it;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return ORCH_OK;
+}
+
 orch_err store_submit_batch(store *s, const char *what, char **stmts, size_t n, store_rows_fn done,
                             void *arg, char *msg, size_t msglen)
 {
@@ -1245,20 +1264,7 @@ orch_err store_submit_batch(store *s, const char *what, char **stmts, size_t n, 
     it->what = what;
     it->rows_done = done;
     it->arg = arg;
-    pthread_mutex_lock(&s->mu);
-    if (s->stopping) {
-        pthread_mutex_unlock(&s->mu);
-        op_item_free(it);
-        return orch_fail(msg, msglen, ORCH_ERR_CLOSED, "the store is stopping");
-    }
-    if (s->ops_tail != NULL)
-        s->ops_tail->next = it;
-    else
-        s->ops_head = it;
-    s->ops_tail = it;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    return ORCH_OK;
+    return enqueue(s, it, msg, msglen);
 }
 
 void store_sql_string(orch_sbuf *b, const char *s)
@@ -1311,20 +1317,7 @@ orch_err store_submit_op(store *s, const store_op *op, store_done_fn done, void 
     it->op.value = it->value;
     it->done = done;
     it->arg = arg;
-    pthread_mutex_lock(&s->mu);
-    if (s->stopping) {
-        pthread_mutex_unlock(&s->mu);
-        op_item_free(it);
-        return orch_fail(msg, msglen, ORCH_ERR_CLOSED, "the store is stopping");
-    }
-    if (s->ops_tail != NULL)
-        s->ops_tail->next = it;
-    else
-        s->ops_head = it;
-    s->ops_tail = it;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    return ORCH_OK;
+    return enqueue(s, it, msg, msglen);
 }
 
 /* Builds the op's statement into s->sql. */
