@@ -95,6 +95,7 @@ typedef struct auth_state {
 
 typedef struct api_stream api_stream;
 typedef struct api_pending api_pending;
+typedef struct api_forward api_forward;
 
 struct api {
     struct event_base *base;
@@ -107,6 +108,7 @@ struct api {
     api_stream *streams;   /* in flight */
     api_backend be;        /* recovery.c and store.c, or the tests' fakes */
     api_pending *pendings; /* answers owed by the backend or a recovery */
+    api_forward *forwards; /* leader routes sent on to the leader, not answered yet */
 };
 
 typedef struct api_req api_req;
@@ -114,7 +116,7 @@ typedef void (*api_handler)(api_req *r);
 
 enum {
     ROUTE_WRITES = 1u << 0, /* changes something: refused to the read-only user and to HEAD */
-    ROUTE_LEADER = 1u << 1, /* the leader's: a follower answers 503 */
+    ROUTE_LEADER = 1u << 1, /* the leader's: a follower forwards it (or answers 503) */
 };
 
 typedef struct api_route {
@@ -202,7 +204,8 @@ static void h_set_alias(api_req *r);
  *   :uid, :id    a recovery's UID, a failure detection's id
  *   :owner, :reason, :duration, :rule  operator state
  * Write routes (ROUTE_WRITES) are refused to the read-only user and to HEAD;
- * ROUTE_LEADER ones to a follower (503). The topology operations are all
+ * ROUTE_LEADER ones are forwarded by a follower to the leader (503 when it
+ * cannot be: no leader known, already forwarded once). The topology operations are all
  * served by h_operation, which tells them apart by the route's first segment.
  */
 #define W ROUTE_WRITES
@@ -256,16 +259,23 @@ static const api_route routes[] = {
     {"api/force-master-failover/:hint", h_force_failover, L},
     /* topology operations (operations.c) */
     {"api/relocate/:host/:port/:belowHost/:belowPort", h_operation, L},
+    {"api/relocate-replicas/:host/:port/:belowHost/:belowPort", h_operation, L},
     {"api/move-up/:host/:port", h_operation, L},
+    {"api/move-up-replicas/:host/:port", h_operation, L},
     {"api/move-below/:host/:port/:siblingHost/:siblingPort", h_operation, L},
     {"api/repoint/:host/:port/:belowHost/:belowPort", h_operation, L},
     {"api/take-master/:host/:port", h_operation, L},
     {"api/graceful-master-takeover/:clusterHint/:designatedHost/:designatedPort", h_operation, L},
     {"api/graceful-master-takeover/:clusterHint", h_operation, L},
+    {"api/graceful-master-takeover-auto/:clusterHint/:designatedHost/:designatedPort", h_operation,
+     L},
+    {"api/graceful-master-takeover-auto/:clusterHint", h_operation, L},
     {"api/stop-slave/:host/:port", h_operation, L},
     {"api/stop-replica/:host/:port", h_operation, L},
     {"api/start-slave/:host/:port", h_operation, L},
     {"api/start-replica/:host/:port", h_operation, L},
+    {"api/restart-slave/:host/:port", h_operation, L},
+    {"api/restart-replica/:host/:port", h_operation, L},
     {"api/set-read-only/:host/:port", h_operation, L},
     {"api/set-writeable/:host/:port", h_operation, L},
     {"api/ack-recovery/cluster/alias/:alias", h_ack_cluster, W},
@@ -1589,23 +1599,176 @@ static void request_user(api_req *r, char *buf, size_t len)
  * client (or orchctl, which asks leader-check first) goes there. Forwarding
  * the request to the leader is a later step.
  */
-static bool leader_or_refuse(api_req *r)
+/* ---- forwarding to the leader -------------------------------------------------------- */
+
+/*
+ * A follower sends a leader route on to the leader's advertised API URL (plain
+ * http) with the client's Authorization header and X-Orch-Forwarded-By naming
+ * itself, and relays the leader's status and JSON body, adding
+ * X-Orch-Forwarded-To. One hop only: a forwarded request that reaches another
+ * follower (leadership moved meanwhile) is answered 503 there, never sent on.
+ * The wait is bounded by API_FORWARD_TIMEOUT_S, longer than any operation.
+ * A leader that cannot be reached gives 502 with the reason.
+ */
+#define API_FORWARD_TIMEOUT_S 600
+#define API_FORWARDED_BY      "X-Orch-Forwarded-By"
+#define API_FORWARDED_TO      "X-Orch-Forwarded-To"
+
+struct api_forward {
+    api *a;
+    api_pending *p;
+    struct evhttp_connection *evcon; /* freed by libevent once the answer is in */
+    char leader[128];
+    api_forward *prev, *next;
+};
+
+static void forward_unlink(api_forward *f)
+{
+    if (f->prev != NULL)
+        f->prev->next = f->next;
+    else
+        f->a->forwards = f->next;
+    if (f->next != NULL)
+        f->next->prev = f->prev;
+}
+
+static void on_forwarded(struct evhttp_request *resp, void *arg)
+{
+    api_forward *f = arg;
+    api_pending *p = f->p;
+    forward_unlink(f);
+    int code = resp != NULL ? evhttp_request_get_response_code(resp) : 0;
+    if (code == 0) {
+        orch_log(ORCH_LOG_WARN, "ORCH-API-FORWARD", NULL, "the leader %s did not answer %s",
+                 f->leader, p->route->pattern);
+        pending_error(p, 502,
+                      "This coordinator is not the leader and the leader, %s, did not answer the "
+                      "forwarded request (connection refused, reset or timed out): retry shortly",
+                      f->leader);
+        free(f);
+        return;
+    }
+    struct evbuffer *in = evhttp_request_get_input_buffer(resp);
+    size_t len = in != NULL ? evbuffer_get_length(in) : 0;
+    const unsigned char *body = len > 0 ? evbuffer_pullup(in, -1) : NULL;
+    json_error_t jerr;
+    json_t *j = body != NULL ? json_loadb((const char *)body, len, JSON_DECODE_ANY, &jerr) : NULL;
+    if (j == NULL) {
+        pending_error(p, 502, "The leader %s answered %d to the forwarded request, not in JSON",
+                      f->leader, code);
+    } else {
+        if (p->req != NULL)
+            evhttp_add_header(evhttp_request_get_output_headers(p->req), API_FORWARDED_TO,
+                              f->leader);
+        pending_reply(p, code, j);
+    }
+    free(f);
+}
+
+/* Sends r on to the leader; false (nothing done) when it cannot be, with why. */
+static bool forward_to_leader(api_req *r, const api_leader_info *li, char *why, size_t whylen)
+{
+    struct evkeyvalq *hin = evhttp_request_get_input_headers(r->req);
+    if (evhttp_find_header(hin, API_FORWARDED_BY) != NULL) {
+        snprintf(why, whylen, "it was forwarded here by %s, and is not forwarded twice",
+                 evhttp_find_header(hin, API_FORWARDED_BY));
+        return false;
+    }
+    if (li->leader_api == NULL || li->leader_api[0] == '\0') {
+        snprintf(why, whylen, "the leader's API address is unknown");
+        return false;
+    }
+    struct evhttp_uri *u = evhttp_uri_parse(li->leader_api);
+    const char *scheme = u ? evhttp_uri_get_scheme(u) : NULL;
+    const char *host = u ? evhttp_uri_get_host(u) : NULL;
+    if (u == NULL || host == NULL || host[0] == '\0' || scheme == NULL ||
+        strcasecmp(scheme, "http") != 0) {
+        snprintf(why, whylen,
+                 "the leader's API address %s is not an http:// URL this node can "
+                 "forward to",
+                 li->leader_api);
+        if (u != NULL)
+            evhttp_uri_free(u);
+        return false;
+    }
+    int port = evhttp_uri_get_port(u) > 0 ? evhttp_uri_get_port(u) : 80;
+    const char *prefix = evhttp_uri_get_path(u);
+    size_t pl = prefix != NULL ? strlen(prefix) : 0;
+    while (pl > 0 && prefix[pl - 1] == '/')
+        pl--;
+    char target[API_MAX_URI + 512];
+    int n = snprintf(target, sizeof(target), "%.*s%s", (int)pl, prefix ? prefix : "",
+                     evhttp_request_get_uri(r->req));
+    api_forward *f = calloc(1, sizeof(*f));
+    struct evhttp_connection *evcon =
+        f != NULL && n > 0 && (size_t)n < sizeof(target)
+            ? evhttp_connection_base_new(r->a->base, NULL, host, (unsigned short)port)
+            : NULL;
+    struct evhttp_request *out = evcon != NULL ? evhttp_request_new(on_forwarded, f) : NULL;
+    api_pending *p = out != NULL ? pending_new(r) : NULL;
+    if (p == NULL) {
+        if (out != NULL)
+            evhttp_request_free(out);
+        if (evcon != NULL)
+            evhttp_connection_free(evcon);
+        free(f);
+        evhttp_uri_free(u);
+        snprintf(why, whylen, "out of memory");
+        return false;
+    }
+    evhttp_connection_set_timeout(evcon, API_FORWARD_TIMEOUT_S);
+    struct evkeyvalq *hout = evhttp_request_get_output_headers(out);
+    char hosthdr[300];
+    snprintf(hosthdr, sizeof(hosthdr), "%s:%d", host, port);
+    evhttp_add_header(hout, "Host", hosthdr);
+    const char *auth = evhttp_find_header(hin, "Authorization");
+    if (auth != NULL)
+        evhttp_add_header(hout, "Authorization", auth);
+    evhttp_add_header(hout, API_FORWARDED_BY, li->node && li->node[0] ? li->node : "a follower");
+    *f = (api_forward){.a = r->a, .p = p, .evcon = evcon};
+    snprintf(f->leader, sizeof(f->leader), "%s", li->leader ? li->leader : "?");
+    evhttp_uri_free(u);
+    if (evhttp_make_request(evcon, out, EVHTTP_REQ_GET, target) != 0) {
+        /* libevent freed the request (or kept nothing of it) */
+        evhttp_connection_free(evcon);
+        pending_error(p, 502, "Cannot forward to the leader %s at %s", f->leader, li->leader_api);
+        free(f);
+        return true;
+    }
+    evhttp_connection_free_on_completion(evcon);
+    f->next = r->a->forwards;
+    if (f->next != NULL)
+        f->next->prev = f;
+    r->a->forwards = f;
+    orch_log(ORCH_LOG_INFO, "ORCH-API-FORWARD", NULL, "%s sent on to the leader %s", r->path,
+             f->leader);
+    return true;
+}
+
+/*
+ * True on the leader. A follower forwards the request to the leader (it is
+ * answered from there) or answers 503 saying why it could not; false then.
+ */
+static bool leader_or_forward(api_req *r)
 {
     api_leader_info li;
     get_leader(r, &li);
     if (li.is_leader)
         return true;
     bool known = li.leader != NULL && li.leader[0] != '\0';
-    char msg[1024];
+    char why[600] = "", msg[1024];
+    if (known && forward_to_leader(r, &li, why, sizeof(why)))
+        return false;
     if (known)
         snprintf(msg, sizeof(msg),
-                 "This coordinator (%s) is not the leader: send %s to the leader, %s, at %s "
-                 "(forwarding to the leader is not implemented yet)",
-                 nz(li.node), r->path, li.leader, li.leader_api ? li.leader_api : "(API unknown)");
+                 "This coordinator (%s) is not the leader and did not forward %s to the leader, "
+                 "%s, at %s: %s; send it there",
+                 nz(li.node), r->path, li.leader, li.leader_api ? li.leader_api : "(API unknown)",
+                 why);
     else
         snprintf(msg, sizeof(msg),
                  "This coordinator (%s) is not the leader and no leader is known (an election "
-                 "may be running): retry %s shortly against the leader",
+                 "may be running): retry %s shortly",
                  nz(li.node), r->path);
     json_t *d = json_pack("{s:s, s:s}", "Leader", known ? li.leader : "", "LeaderAPI",
                           known && li.leader_api ? li.leader_api : "");
@@ -2055,15 +2218,20 @@ static bool operation_of_route(const api_route *rt, operation_kind *kind)
         operation_kind kind;
     } ops[] = {
         {"api/relocate/", OPERATION_RELOCATE},
+        {"api/relocate-replicas/", OPERATION_RELOCATE_REPLICAS},
         {"api/move-up/", OPERATION_MOVE_UP},
+        {"api/move-up-replicas/", OPERATION_MOVE_UP_REPLICAS},
         {"api/move-below/", OPERATION_MOVE_BELOW},
         {"api/repoint/", OPERATION_REPOINT},
         {"api/take-master/", OPERATION_TAKE_MASTER},
         {"api/graceful-master-takeover/", OPERATION_GRACEFUL_TAKEOVER},
+        {"api/graceful-master-takeover-auto/", OPERATION_GRACEFUL_TAKEOVER},
         {"api/stop-slave/", OPERATION_STOP_REPLICA},
         {"api/stop-replica/", OPERATION_STOP_REPLICA},
         {"api/start-slave/", OPERATION_START_REPLICA},
         {"api/start-replica/", OPERATION_START_REPLICA},
+        {"api/restart-slave/", OPERATION_RESTART_REPLICA},
+        {"api/restart-replica/", OPERATION_RESTART_REPLICA},
         {"api/set-read-only/", OPERATION_SET_READ_ONLY},
         {"api/set-writeable/", OPERATION_SET_WRITEABLE},
     };
@@ -2083,11 +2251,18 @@ static bool operation_of_route(const api_route *rt, operation_kind *kind)
  * when the request named it), a takeover {"SuccessorKey"} when one was
  * designated, the others the instance's key.
  */
-static void on_operated(void *arg, bool ok, const char *message)
+static void on_operated(void *arg, bool ok, const char *message, const orch_key *moved,
+                        size_t nmoved)
 {
     api_pending *p = arg;
     json_t *details = NULL;
     switch (p->op_kind) {
+    case OPERATION_RELOCATE_REPLICAS:
+    case OPERATION_MOVE_UP_REPLICAS:
+        details = json_array();
+        for (size_t k = 0; details != NULL && k < nmoved; k++)
+            json_array_append_new(details, json_pack("{s:o}", "Key", render_key(&moved[k])));
+        break;
     case OPERATION_RELOCATE:
     case OPERATION_MOVE_UP:
     case OPERATION_MOVE_BELOW:
@@ -2141,6 +2316,7 @@ static void h_operation(api_req *r)
                          .cluster = r->has_key ? NULL : r->hint,
                          .has_target = r->has_cand,
                          .target = r->cand,
+                         .choose = strstr(r->route->pattern, "-auto/") != NULL,
                          .owner = user,
                          .reason = reason};
     api_pending *p = pending_new(r);
@@ -2484,7 +2660,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     if (!take_params(&r, segs, nsegs))
         goto out;
-    if ((r.route->flags & ROUTE_LEADER) != 0 && !leader_or_refuse(&r))
+    if ((r.route->flags & ROUTE_LEADER) != 0 && !leader_or_forward(&r))
         goto out;
     r.rc = (render_ctx){
         .now_ms = orch_mono_ms(),
@@ -2625,7 +2801,16 @@ void api_stop(api *a)
 {
     if (a == NULL)
         return;
-    /* Connections go first: their close callbacks mark the streams closed and
+    /* Forwards first: their connections to the leader are dropped (no
+     * callback comes) and their clients answered while still attached. */
+    while (a->forwards != NULL) {
+        api_forward *f = a->forwards;
+        forward_unlink(f);
+        evhttp_connection_free(f->evcon);
+        pending_error(f->p, 503, "The coordinator is stopping: the leader's answer is lost");
+        free(f);
+    }
+    /* Connections go next: their close callbacks mark the streams closed and
      * the requests still attached are freed with them. */
     evhttp_free(a->http);
     while (a->streams != NULL) {

@@ -130,6 +130,9 @@ const char *operation_kind_name(operation_kind k)
         [OPERATION_START_REPLICA] = "start-replica",
         [OPERATION_SET_READ_ONLY] = "set-read-only",
         [OPERATION_SET_WRITEABLE] = "set-writeable",
+        [OPERATION_RELOCATE_REPLICAS] = "relocate-replicas",
+        [OPERATION_MOVE_UP_REPLICAS] = "move-up-replicas",
+        [OPERATION_RESTART_REPLICA] = "restart-replica",
     };
     return (unsigned)k < OPERATION__COUNT ? names[k] : "unknown";
 }
@@ -144,14 +147,16 @@ typedef enum step_code {
     S_RO_OFF,   /* takeover: the designated replica writable */
     S_CHANGE,   /* every link: ChangeMaster (GTID) and start */
     S_VERIFY,   /* every link: the channel names the new master, threads running */
-    S_SINGLE,   /* the one command of a simple operation */
+    S_SINGLE,   /* the one command of a simple operation (restart: the stop) */
+    S_START,    /* restart-replica: the start */
     S_END,      /* release the locks, answer */
 } step_code;
 
 static const char *step_name(step_code s)
 {
     static const char *const n[] = {"lock",     "freeze",        "read-only", "wait-gtid", "reset",
-                                    "writable", "change-master", "verify",    "command",   "end"};
+                                    "writable", "change-master", "verify",    "command",   "start",
+                                    "end"};
     return (size_t)s < sizeof(n) / sizeof(n[0]) ? n[s] : "?";
 }
 
@@ -163,7 +168,11 @@ typedef struct op_inst {
     Orch__InstanceReport *state; /* the newest reply's state (owned) */
 } op_inst;
 
-/* A replication link the operation makes: inst[from] replicates from inst[to]. */
+/*
+ * A replication link the operation makes or restarts: inst[from] replicates
+ * from inst[to], or from whatever master it has when to is LINK_ANY.
+ */
+#define LINK_ANY SIZE_MAX
 typedef struct op_link {
     size_t from, to;
     bool settled;
@@ -215,6 +224,8 @@ static const step_code prog_take_master[] = {S_LOCK, S_FREEZE, S_WAIT, S_CHANGE,
 static const step_code prog_takeover[] = {S_LOCK,   S_RO_ON,  S_WAIT,   S_RESET,
                                           S_RO_OFF, S_CHANGE, S_VERIFY, S_END};
 static const step_code prog_single[] = {S_LOCK, S_SINGLE, S_END};
+static const step_code prog_start[] = {S_LOCK, S_SINGLE, S_VERIFY, S_END};
+static const step_code prog_restart[] = {S_LOCK, S_SINGLE, S_START, S_VERIFY, S_END};
 
 static bool leading(const operations *o)
 {
@@ -486,19 +497,28 @@ static void lock_op(op *p, size_t i, bool begin)
  */
 static bool link_check(op *p, op_link *l, char *why, size_t whylen, bool *hopeless)
 {
-    const op_inst *r = &p->inst[l->from], *t = &p->inst[l->to];
+    const op_inst *r = &p->inst[l->from];
     const Orch__Channel *ch = first_channel(r->state);
     *hopeless = false;
     if (ch == NULL) {
         snprintf(why, whylen, "%s reports no replication channel", r->name);
+        *hopeless = l->to == LINK_ANY;
         return false;
     }
-    if (ch->master_port != t->key.port || ch->master_host == NULL ||
-        strcasecmp(ch->master_host, t->key.host) != 0) {
-        snprintf(why, whylen, "%s replicates from %s:%u, not %s", r->name,
-                 ch->master_host ? ch->master_host : "?", ch->master_port, t->name);
-        *hopeless = true;
-        return false;
+    char tname[ORCH_KEY_STRLEN];
+    if (l->to == LINK_ANY) {
+        snprintf(tname, sizeof(tname), "%s:%u", ch->master_host ? ch->master_host : "?",
+                 ch->master_port);
+    } else {
+        const op_inst *t = &p->inst[l->to];
+        snprintf(tname, sizeof(tname), "%s", t->name);
+        if (ch->master_port != t->key.port || ch->master_host == NULL ||
+            strcasecmp(ch->master_host, t->key.host) != 0) {
+            snprintf(why, whylen, "%s replicates from %s:%u, not %s", r->name,
+                     ch->master_host ? ch->master_host : "?", ch->master_port, t->name);
+            *hopeless = true;
+            return false;
+        }
     }
     if (ch->io_thread == ORCH__THREAD_STATE__THREAD_YES &&
         ch->sql_thread == ORCH__THREAD_STATE__THREAD_YES)
@@ -506,8 +526,7 @@ static bool link_check(op *p, op_link *l, char *why, size_t whylen, bool *hopele
     if ((ch->last_io_errno != 0 && ch->io_thread != ORCH__THREAD_STATE__THREAD_YES) ||
         ch->last_sql_errno != 0 || ch->sql_thread == ORCH__THREAD_STATE__THREAD_NO)
         *hopeless = ch->last_io_errno != 0 || ch->last_sql_errno != 0;
-    snprintf(why, whylen, "%s from %s: IO thread %s, SQL thread %s%s%.300s%s%.300s", r->name,
-             t->name,
+    snprintf(why, whylen, "%s from %s: IO thread %s, SQL thread %s%s%.300s%s%.300s", r->name, tname,
              ch->io_thread == ORCH__THREAD_STATE__THREAD_YES          ? "running"
              : ch->io_thread == ORCH__THREAD_STATE__THREAD_CONNECTING ? "connecting"
                                                                       : "stopped",
@@ -542,8 +561,10 @@ static bool verify(op *p)
             continue;
         l->settled = link_check(p, l, why, sizeof(why), &hopeless);
         if (l->settled) {
-            note(p, ORCH_LOG_INFO, "ORCH-OPERATION-STEP", "%s now replicates from %s",
-                 p->inst[l->from].name, p->inst[l->to].name);
+            note(p, ORCH_LOG_INFO, "ORCH-OPERATION-STEP", "%s %s %s", p->inst[l->from].name,
+                 l->to == LINK_ANY ? "replicates, both threads running, from its master"
+                                   : "now replicates from",
+                 l->to == LINK_ANY ? "" : p->inst[l->to].name);
             continue;
         }
         all = false;
@@ -687,8 +708,16 @@ static void finish(op *p)
         record_stmt(p, orch_sbuf_finish(&b));
     }
     unlink_op(p);
+    orch_key *moved = NULL;
+    size_t nmoved = 0;
+    bool group = p->kind == OPERATION_RELOCATE_REPLICAS || p->kind == OPERATION_MOVE_UP_REPLICAS;
+    if (group && !p->failed && (moved = calloc(p->nlinks, sizeof(*moved))) != NULL) {
+        for (size_t k = 0; k < p->nlinks; k++)
+            moved[nmoved++] = p->inst[p->links[k].from].key;
+    }
     if (p->done != NULL)
-        p->done(p->arg, !p->failed, message);
+        p->done(p->arg, !p->failed, message, moved, nmoved);
+    free(moved);
     op_free(p);
 }
 
@@ -772,6 +801,7 @@ static void run_step(op *p)
     case S_SINGLE: {
         switch (p->kind) {
         case OPERATION_STOP_REPLICA:
+        case OPERATION_RESTART_REPLICA:
             simple_cmd(p, 0, ORCH__COMMAND_TYPE__CMD_STOP_REPLICA);
             break;
         case OPERATION_START_REPLICA:
@@ -789,6 +819,9 @@ static void run_step(op *p)
         }
         break;
     }
+    case S_START:
+        simple_cmd(p, 0, ORCH__COMMAND_TYPE__CMD_START_REPLICA);
+        break;
     case S_END:
         break;
     }
@@ -1044,7 +1077,8 @@ static orch_err plan(op *p, const operation_req *req, char *msg, size_t msglen)
             return orch_fail(msg, msglen, ORCH_ERR_NOTFOUND, "unknown instance %s",
                              orch_key_format(&req->instance, name, sizeof(name)));
     }
-    bool needs_target = req->kind == OPERATION_RELOCATE || req->kind == OPERATION_MOVE_BELOW;
+    bool needs_target = req->kind == OPERATION_RELOCATE || req->kind == OPERATION_MOVE_BELOW ||
+                        req->kind == OPERATION_RELOCATE_REPLICAS;
     if (needs_target && !req->has_target)
         return orch_fail(msg, msglen, ORCH_ERR_INVAL, "%s needs a target instance",
                          operation_kind_name(req->kind));
@@ -1063,6 +1097,14 @@ static orch_err plan(op *p, const operation_req *req, char *msg, size_t msglen)
                              "%s: its master %s is a cluster's top: there is no level above",
                              in->name, in->master->name);
         t = in->master->master;
+    }
+    if (req->kind == OPERATION_MOVE_UP_REPLICAS) {
+        if (in->master == NULL)
+            return orch_fail(msg, msglen, ORCH_ERR_REFUSED,
+                             "%s is a cluster's top (or its master is unknown): its replicas have "
+                             "no level above to move to",
+                             in->name);
+        t = in->master;
     }
     if (req->kind == OPERATION_SET_WRITEABLE && in->has_master && in->depth != 0)
         return orch_fail(msg, msglen, ORCH_ERR_REFUSED,
@@ -1092,6 +1134,44 @@ static orch_err plan(op *p, const operation_req *req, char *msg, size_t msglen)
         p->prog = prog_link;
         snprintf(p->summary, sizeof(p->summary), "%s now replicates from %s", in->name, t->name);
         return ORCH_OK;
+    case OPERATION_RELOCATE_REPLICAS:
+    case OPERATION_MOVE_UP_REPLICAS: {
+        /* all or nothing: every replica of the instance (the target itself
+         * excepted) must be able to replicate from the target */
+        size_t moving = 0;
+        nanc = ancestors_of(t, anc, 64);
+        for (size_t i = 0; i < in->nreplicas; i++) {
+            if (in->replicas[i] == t)
+                continue;
+            if ((err = check_link(o, in->replicas[i], t, anc, nanc, msg, msglen)) != ORCH_OK)
+                return err;
+            moving++;
+        }
+        if (moving == 0)
+            return orch_fail(msg, msglen, ORCH_ERR_REFUSED, "%s has no replicas to move%s%s",
+                             in->name, in->nreplicas > 0 ? " other than " : "",
+                             in->nreplicas > 0 ? t->name : "");
+        if ((err = add_inst(p, t, msg, msglen)) != ORCH_OK)
+            return err;
+        orch_sbuf names = {0};
+        for (size_t i = 0; i < in->nreplicas; i++) {
+            if (in->replicas[i] == t)
+                continue;
+            if ((err = add_inst(p, in->replicas[i], msg, msglen)) != ORCH_OK) {
+                orch_sbuf_fini(&names);
+                return err;
+            }
+            add_link(p, p->n - 1, 0);
+            orch_sbuf_fmt(&names, "%s%s", names.len ? ", " : "", in->replicas[i]->name);
+        }
+        char *list = orch_sbuf_finish(&names);
+        snprintf(p->summary, sizeof(p->summary), "%zu replica%s of %s now replicate%s from %s: %s",
+                 moving, moving == 1 ? "" : "s", in->name, moving == 1 ? "s" : "", t->name,
+                 list ? list : "");
+        free(list);
+        p->prog = prog_link;
+        return ORCH_OK;
+    }
     case OPERATION_TAKE_MASTER: {
         reg_instance *m = in->master;
         if (m == NULL)
@@ -1137,6 +1217,11 @@ static orch_err plan(op *p, const operation_req *req, char *msg, size_t msglen)
                              "plain cluster master",
                              m->name,
                              m->channel && m->channel->master_host ? m->channel->master_host : "?");
+        if (t == NULL && !req->choose && m->nreplicas > 1)
+            return orch_fail(msg, msglen, ORCH_ERR_REFUSED,
+                             "%s has %zu direct replicas: designate the one to promote, or use "
+                             "graceful-master-takeover-auto to let orch choose",
+                             m->name, m->nreplicas);
         if (t == NULL && (t = best_replica(o, m, msg, msglen)) == NULL)
             return ORCH_ERR_REFUSED;
         if (t->master != m)
@@ -1171,10 +1256,18 @@ static orch_err plan(op *p, const operation_req *req, char *msg, size_t msglen)
     case OPERATION_SET_WRITEABLE:
     case OPERATION_STOP_REPLICA:
     case OPERATION_START_REPLICA:
+    case OPERATION_RESTART_REPLICA:
     case OPERATION_SET_READ_ONLY:
         if ((err = add_inst(p, in, msg, msglen)) != ORCH_OK)
             return err;
         p->prog = prog_single;
+        if (req->kind == OPERATION_START_REPLICA || req->kind == OPERATION_RESTART_REPLICA) {
+            /* answered once both threads run (or with the reason they do not) */
+            if (!in->has_master)
+                return orch_fail(msg, msglen, ORCH_ERR_REFUSED, "%s is not a replica", in->name);
+            add_link(p, 0, LINK_ANY);
+            p->prog = req->kind == OPERATION_START_REPLICA ? prog_start : prog_restart;
+        }
         snprintf(p->summary, sizeof(p->summary), "%s: %s done", in->name,
                  operation_kind_name(req->kind));
         return ORCH_OK;
@@ -1303,7 +1396,7 @@ void operations_free(operations *o)
         op *next = p->next;
         /* the loop is gone: a requester waiting (the API) lets go of its context */
         if (p->done != NULL)
-            p->done(p->arg, false, "the coordinator stopped before the operation ended");
+            p->done(p->arg, false, "the coordinator stopped before the operation ended", NULL, 0);
         op_free(p);
         p = next;
     }

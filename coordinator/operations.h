@@ -1,8 +1,8 @@
 /*
  * operations.h: topology operations an operator asks the leader for
- * (DESIGN.md section 4, "Operations"): relocate, move-up, move-below, repoint,
- * take-master, graceful-master-takeover, stop/start replica, set
- * read-only/writeable.
+ * (DESIGN.md section 4, "Operations"): relocate, relocate-replicas, move-up,
+ * move-up-replicas, move-below, repoint, take-master, graceful-master-takeover,
+ * stop/start/restart replica, set read-only/writeable.
  *
  * Each operation is checked first (the instances known, fresh and answering,
  * not held in maintenance by someone else, and operations_can_replicate_from
@@ -76,6 +76,9 @@ typedef enum operation_kind {
     OPERATION_START_REPLICA,     /* instance */
     OPERATION_SET_READ_ONLY,     /* instance */
     OPERATION_SET_WRITEABLE,     /* instance: a cluster's top only */
+    OPERATION_RELOCATE_REPLICAS, /* every replica of instance below target */
+    OPERATION_MOVE_UP_REPLICAS,  /* every replica of instance below instance's master */
+    OPERATION_RESTART_REPLICA,   /* instance: stop, then start (threads verified running) */
     OPERATION__COUNT
 } operation_kind;
 
@@ -87,12 +90,20 @@ typedef struct operation_req {
     orch_key instance;   /* GRACEFUL_TAKEOVER: any member of the cluster (or use cluster) */
     const char *cluster; /* GRACEFUL_TAKEOVER: a cluster hint (name, alias, member); may be NULL */
     bool has_target;
-    orch_key target; /* RELOCATE/MOVE_BELOW/REPOINT: the new master; TAKEOVER: designated */
+    orch_key target; /* RELOCATE(_REPLICAS)/MOVE_BELOW/REPOINT: the new master; TAKEOVER:
+                        designated */
+    bool choose;     /* TAKEOVER without a target: orch chooses the replica (the -auto route);
+                        otherwise the master must have a single direct replica */
     const char *owner, *reason; /* for the maintenance lock and the log; may be NULL */
 } operation_req;
 
-/* The end of an operation, on the loop: ok, and what happened (borrowed for the call). */
-typedef void (*operation_done_fn)(void *arg, bool ok, const char *message);
+/*
+ * The end of an operation, on the loop: ok, what happened, and for
+ * relocate-replicas and move-up-replicas the replicas that moved (all
+ * borrowed for the call; moved NULL when nmoved is 0).
+ */
+typedef void (*operation_done_fn)(void *arg, bool ok, const char *message, const orch_key *moved,
+                                  size_t nmoved);
 
 typedef struct operations operations;
 

@@ -1,6 +1,8 @@
 """Topology operations through the leader's API (orchestrator's routes):
 relocate and back, move-up from a chain, a refusal explained in words (a
-cycle), move-below, take-master, repoint, a takeover naming no replica, and a
+cycle), move-below, take-master, repoint, a takeover naming no replica,
+relocate-replicas, move-up-replicas, start/restart-replica answering once the
+threads run, the same sent to a follower (forwarded to the leader), and a
 graceful master takeover under a writer: zero rows lost, the old
 master replicating from the new one, the write-unavailable window printed.
 Real MariaDB servers, real agents, real coordinators."""
@@ -107,8 +109,12 @@ def test_move_below_take_master_repoint_and_takeover_without_designation(sandbox
     sb.sql("db1", "CREATE DATABASE IF NOT EXISTS app")
     sb.sql("db1", "CREATE TABLE app.t (id INT PRIMARY KEY)")
     sb.sql("db1", "INSERT INTO app.t VALUES (1), (2), (3)")
-    # graceful takeover naming no replica: orch picks one
-    route(orch, leader, f"/api/graceful-master-takeover/127.0.0.1:{port['db1']}")
+    # graceful takeover naming no replica: the plain route wants one named
+    # when the master has several, the -auto route lets orch pick
+    body = route(orch, leader, f"/api/graceful-master-takeover/127.0.0.1:{port['db1']}",
+                 status=409)
+    assert "graceful-master-takeover-auto" in str(body), body
+    route(orch, leader, f"/api/graceful-master-takeover-auto/127.0.0.1:{port['db1']}")
     new = wait_until(lambda: next((n for n in ("db2", "db3", "db4")
                                    if sb.servers[n].value("SELECT @@read_only") == 0), None),
                      10, "a writable new master")
@@ -116,6 +122,51 @@ def test_move_below_take_master_repoint_and_takeover_without_designation(sandbox
     assert sb.servers["db1"].value("SELECT @@read_only") == 1
     assert {r["id"] for r in sb.sql(new, "SELECT id FROM app.t")} == {1, 2, 3}
     print(f"takeover without designation chose {new}")
+    stop_clean(orch)
+
+
+def test_replica_groups_restarts_and_a_follower_forwards(sandbox, make_orch):
+    orch = make_orch(sandbox)
+    leader = ready(orch)
+    sb = sandbox
+    port = {n: sb.servers[n].port for n in ("db1", "db2", "db3", "db4")}
+    f = next(i for i in sorted(orch.procs) if i != leader)  # every request goes to a follower
+
+    def moved(body):
+        return {d["Key"]["Port"] for d in body["Details"]}
+
+    # relocate-replicas: db1's replicas other than db2 go below db2
+    body = route(orch, f, f"/api/relocate-replicas/{k(sb, 'db1')}/{k(sb, 'db2')}")
+    assert moved(body) == {port["db3"], port["db4"]}, body
+    assert master_port(sb, "db3") == port["db2"] and master_port(sb, "db4") == port["db2"]
+    assert "ORCH-API-FORWARD" in orch.log_path(f).read_text()
+    assert "relocate-replicas" in orch.log_path(leader).read_text()
+    follows(orch, leader, sb, "db3", "db2")
+    follows(orch, leader, sb, "db4", "db2")
+    # move-up-replicas: db2's replicas back below db1; db1 has no level above
+    body = route(orch, f, f"/api/move-up-replicas/{k(sb, 'db2')}")
+    assert moved(body) == {port["db3"], port["db4"]}, body
+    assert master_port(sb, "db3") == port["db1"] and master_port(sb, "db4") == port["db1"]
+    follows(orch, leader, sb, "db3", "db1")
+    follows(orch, leader, sb, "db4", "db1")
+    body = route(orch, f, f"/api/move-up-replicas/{k(sb, 'db1')}", status=409)
+    assert "no level above" in str(body), body
+    # start-replica answers once both threads run: no wait needed after it
+    route(orch, f, f"/api/stop-replica/{k(sb, 'db4')}")
+    assert master_port(sb, "db4") is None
+    route(orch, f, f"/api/start-replica/{k(sb, 'db4')}")
+    assert master_port(sb, "db4") == port["db1"]
+    route(orch, f, f"/api/restart-replica/{k(sb, 'db3')}")
+    assert master_port(sb, "db3") == port["db1"]
+    # a start whose IO thread cannot connect fails, saying why
+    sb.sql("db4", "STOP SLAVE")
+    sb.sql("db4", f"CHANGE MASTER TO MASTER_PORT = {orch.base + 99}, MASTER_CONNECT_RETRY = 1")
+    wait_until(lambda: orch.instances(leader)[f"127.0.0.1:{port['db4']}"]["MasterKey"]["Port"]
+               == orch.base + 99, 10, "db4's new master port in the registry")
+    body = route(orch, f, f"/api/start-replica/{k(sb, 'db4')}", status=500)
+    assert "IO error" in str(body) and "start-replica failed" in str(body), body
+    route(orch, f, f"/api/repoint/{k(sb, 'db4')}/{k(sb, 'db1')}")
+    assert master_port(sb, "db4") == port["db1"]
     stop_clean(orch)
 
 

@@ -82,6 +82,8 @@ typedef struct fixture {
     api *a;
     uint16_t port;
     bool is_leader;
+    int follower_answers;   /* when > 0: this many more "not the leader", then the leader */
+    const char *leader_api; /* the leader's API URL a follower sees (NULL: http://b:3000) */
     bool backend_ok;
     api_node_info nodes[2];
     fake fk;
@@ -338,10 +340,18 @@ static void leader_cb(void *arg, api_leader_info *out)
 {
     fixture *f = arg;
     out->is_leader = f->is_leader;
+    if (f->follower_answers > 0) {
+        f->follower_answers--;
+        out->is_leader = false;
+    } else if (f->leader_api != NULL) {
+        out->is_leader = true; /* a forwarded request reaches "the leader" */
+    }
     out->epoch = 42;
     out->node = "coord-a";
-    out->leader = f->is_leader ? "coord-a" : "coord-b";
-    out->leader_api = f->is_leader ? "http://a:3000" : "http://b:3000";
+    out->leader = out->is_leader ? "coord-a" : "coord-b";
+    out->leader_api = out->is_leader  ? "http://a:3000"
+                      : f->leader_api ? f->leader_api
+                                      : "http://b:3000";
     out->nodes = f->nodes;
     out->nnodes = 2;
 }
@@ -1265,6 +1275,8 @@ static void test_follower_refusal(void **state)
 {
     fixture *f = *state;
     f->is_leader = false;
+    f->follower_answers = 1000;
+    f->leader_api = "https://b:3000"; /* not forwarded: plain http only */
     const char *leader_only[] = {"/api/recover/127.0.0.1/3301",
                                  "/api/recover/127.0.0.1/3301/127.0.0.1/3302",
                                  "/api/force-master-failover/main",
@@ -1275,19 +1287,67 @@ static void test_follower_refusal(void **state)
                                  "/api/set-read-only/127.0.0.1/3302",
                                  "/api/stop-replica/127.0.0.1/3302"};
     for (size_t k = 0; k < sizeof(leader_only) / sizeof(leader_only[0]); k++) {
-        resp r = expect(f, leader_only[k], 503, "the leader, coord-b, at http://b:3000");
+        resp r = expect(f, leader_only[k], 503, "the leader, coord-b, at https://b:3000");
         assert_non_null(strstr(msg_of(&r), "not the leader"));
-        assert_non_null(strstr(msg_of(&r), "forwarding to the leader is not implemented yet"));
+        assert_non_null(strstr(msg_of(&r), "is not an http:// URL this node can forward to"));
         json_t *d = json_object_get(r.json, "Details");
         assert_string_equal(json_string_value(json_object_get(d, "Leader")), "coord-b");
-        assert_string_equal(json_string_value(json_object_get(d, "LeaderAPI")), "http://b:3000");
+        assert_string_equal(json_string_value(json_object_get(d, "LeaderAPI")), "https://b:3000");
         resp_free(&r);
     }
     assert_int_equal(f->fk.ncalls, 0);
+    f->leader_api = NULL;
     expect_free(f, "/api/begin-downtime/127.0.0.1/3302/alice/why", 200, "Downtime begun");
     expect_free(f, "/api/ack-all-recoveries?comment=seen", 200, "Acknowledged all recoveries");
     expect_free(f, "/api/disable-global-recoveries", 200, "Globally disabled recoveries");
     expect_free(f, "/api/replication-analysis", 200, "Analysis");
+    f->is_leader = true;
+    f->follower_answers = 0;
+}
+
+/*
+ * A follower forwards a leader route to the leader's API and relays its
+ * answer. The fixture's one api plays both parts: its leader_api points at
+ * itself, and the leader callback says "not the leader" follower_answers
+ * times, then "the leader".
+ */
+static void test_follower_forwards(void **state)
+{
+    fixture *f = *state;
+    char self[64];
+    snprintf(self, sizeof(self), "http://127.0.0.1:%u/", (unsigned)f->port);
+    f->is_leader = false;
+    f->leader_api = self;
+
+    /* relayed: the leader ran it */
+    size_t calls = f->fk.ncalls;
+    f->follower_answers = 1;
+    resp r = expect(f, "/api/recover/127.0.0.1/3301", 200, NULL);
+    assert_string_equal(header(&r, "X-Orch-Forwarded-To"), "coord-b");
+    resp_free(&r);
+    assert_true(f->fk.ncalls > calls);
+    calls = f->fk.ncalls;
+
+    /* one hop only: the "leader" says it is not the leader either */
+    f->follower_answers = 2;
+    r = expect(f, "/api/move-up/127.0.0.1/3302", 503, "and is not forwarded twice");
+    assert_non_null(strstr(msg_of(&r), "forwarded here by coord-a"));
+    assert_string_equal(header(&r, "X-Orch-Forwarded-To"), "coord-b");
+    resp_free(&r);
+    assert_int_equal(f->fk.ncalls, calls);
+
+    /* a leader that does not answer: 502 */
+    f->follower_answers = 1;
+    f->leader_api = "http://127.0.0.1:1";
+    expect_free(f, "/api/recover/127.0.0.1/3301", 502, "did not answer the forwarded request");
+    assert_int_equal(f->fk.ncalls, calls);
+
+    /* a bad request is refused here, not forwarded */
+    f->follower_answers = 1;
+    f->leader_api = self;
+    expect_free(f, "/api/recover/127.0.0.1/notaport", 400, NULL);
+    f->follower_answers = 0;
+    f->leader_api = NULL;
     f->is_leader = true;
 }
 
@@ -1678,6 +1738,14 @@ static void test_route_table(void **state)
         {"api/start-replica/h/1", "api/start-replica/:host/:port"},
         {"api/set-read-only/h/1", "api/set-read-only/:host/:port"},
         {"api/set-writeable/h/1", "api/set-writeable/:host/:port"},
+        {"api/relocate-replicas/h/1/b/2",
+         "api/relocate-replicas/:host/:port/:belowHost/:belowPort"},
+        {"api/move-up-replicas/h/1", "api/move-up-replicas/:host/:port"},
+        {"api/restart-slave/h/1", "api/restart-slave/:host/:port"},
+        {"api/restart-replica/h/1", "api/restart-replica/:host/:port"},
+        {"api/graceful-master-takeover-auto/c", "api/graceful-master-takeover-auto/:clusterHint"},
+        {"api/graceful-master-takeover-auto/c/d/2",
+         "api/graceful-master-takeover-auto/:clusterHint/:designatedHost/:designatedPort"},
     };
     for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
         w = false;
@@ -1726,6 +1794,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_analysis_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_follower_refusal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_follower_forwards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_state_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_routes, setup, teardown),
