@@ -276,13 +276,20 @@ def test_read_commands_against_the_sandbox(orchctl, sandbox, make_orch):
     wait_until(lambda: lines(ok("which-master", "-i", replicas[0])) == [primary], 10,
                "the replica back below the primary")
 
-    # a route this coordinator does not have yet: said plainly, exit 6
-    r0, d0 = replicas[0].split(":"), replicas[1].split(":")
-    rc, out, err, _ = run(orchctl, "relocate-replicas", "-i", replicas[0], "-d", replicas[1],
-                          api=api)
-    assert rc == EXIT_REFUSED and out == ""
-    assert (f"the coordinator does not support relocate-replicas yet "
-            f"(404 on /api/relocate-replicas/{r0[0]}/{r0[1]}/{d0[0]}/{d0[1]})") in err, err
+    # every replica of the primary but one below that one, and back up
+    moved = sorted(lines(ok("relocate-replicas", "-i", primary, "-d", replicas[0])))
+    assert moved == sorted(replicas[1:]), moved
+    wait_until(lambda: sorted(lines(ok("which-replicas", "-i", replicas[0]))) == moved, 10,
+               "the replicas below replicas[0]")
+    assert sorted(lines(ok("move-up-replicas", "-i", replicas[0]))) == moved
+    wait_until(lambda: sorted(lines(ok("which-replicas", "-i", primary))) == sorted(replicas), 10,
+               "every replica back below the primary")
+    # refused by the leader: exit 6 with its reason
+    rc, out, err, _ = run(orchctl, "move-up-replicas", "-i", replicas[0], api=api)
+    assert rc == EXIT_REFUSED and out == "" and "has no replicas to move" in err, err
+    rc, out, err, _ = run(orchctl, "relocate", "-i", primary, "-d", replicas[0], api=api)
+    assert rc == EXIT_REFUSED and "cycle" in err, err
+    r0 = replicas[0].split(":")
     # --dry-run says what would be sent, to the leader, and sends nothing
     rc, out, err, _ = run(orchctl, "graceful-master-takeover", "-a", primary, "-d", replicas[0],
                           "--dry-run", api=api)
