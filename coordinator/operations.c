@@ -213,6 +213,7 @@ struct op {
     unsigned seq;
     bool record; /* the takeover is recorded as a recovery row and its steps */
     char cluster[ORCH_KEY_STRLEN];
+    char alias[256]; /* the takeover's cluster alias: it moves to the new master's name */
     int verify_tries;
     struct event *timer;
     operation_done_fn done;
@@ -707,6 +708,8 @@ static void finish(op *p)
         store_sql_string(&b, p->uid);
         record_stmt(p, orch_sbuf_finish(&b));
     }
+    if (p->promoted && p->alias[0] != '\0')
+        store_move_cluster_alias(p->o->d.st, p->alias, p->inst[1].name);
     unlink_op(p);
     orch_key *moved = NULL;
     size_t nmoved = 0;
@@ -1236,6 +1239,7 @@ static orch_err plan(op *p, const operation_req *req, char *msg, size_t msglen)
         if ((err = check_link(o, m, t, NULL, 0, msg, msglen)) != ORCH_OK)
             return err;
         snprintf(p->cluster, sizeof(p->cluster), "%s", cl->name);
+        snprintf(p->alias, sizeof(p->alias), "%s", cl->alias ? cl->alias : "");
         if ((err = add_inst(p, m, msg, msglen)) != ORCH_OK ||
             (err = add_inst(p, t, msg, msglen)) != ORCH_OK)
             return err;

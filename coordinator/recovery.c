@@ -822,9 +822,9 @@ static void record_successor(recovery *r)
 static void hook_vars_of(const recovery *r, hook_vars *v, char *lost, size_t lostlen)
 {
     snprintf(lost, lostlen, "%s", r->lost);
-    const part *c = r->have_cr && r->chosen != CANDIDATE_NONE && r->chosen < r->nparts
-                        ? &r->parts[r->chosen]
-                        : NULL;
+    /* r->chosen is set by a fresh choice and by a resumed one (no ranking then) */
+    const part *c =
+        r->chosen != CANDIDATE_NONE && r->chosen < r->nparts ? &r->parts[r->chosen] : NULL;
     *v = (hook_vars){.failure_type = r->analysis,
                      .failure_description = r->description,
                      .failed_host = r->failed.host,

@@ -1320,6 +1320,32 @@ orch_err store_submit_op(store *s, const store_op *op, store_done_fn done, void 
     return enqueue(s, it, msg, msglen);
 }
 
+static void on_alias_moved(orch_err result, const char *message, void *arg)
+{
+    char *what = arg;
+    if (result == ORCH_OK)
+        orch_log(ORCH_LOG_NOTICE, "ORCH-ALIAS-MOVED", NULL, "%s", what);
+    else
+        orch_log(ORCH_LOG_ERROR, "ORCH-ALIAS-MOVED", NULL,
+                 "%s: not saved (%s); set it again with set-cluster-alias", what, message);
+    free(what);
+}
+
+void store_move_cluster_alias(store *s, const char *alias, const char *new_cluster)
+{
+    if (alias == NULL || alias[0] == '\0' || new_cluster == NULL)
+        return;
+    size_t len = strlen(alias) + strlen(new_cluster) + 64;
+    char *what = malloc(len);
+    char msg[256];
+    if (what == NULL)
+        return;
+    snprintf(what, len, "alias '%s' now names cluster %s", alias, new_cluster);
+    store_op op = {.kind = STORE_OP_SET_CLUSTER_ALIAS, .cluster = new_cluster, .alias = alias};
+    if (store_submit_op(s, &op, on_alias_moved, what, msg, sizeof(msg)) != ORCH_OK)
+        on_alias_moved(ORCH_ERR_IO, msg, what);
+}
+
 /* Builds the op's statement into s->sql. */
 static void op_sql(store *s, const store_op *op)
 {

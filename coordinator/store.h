@@ -205,6 +205,15 @@ orch_err store_submit_op(store *s, const store_op *op, store_done_fn done, void 
                          size_t msglen) ORCH_MUST_CHECK;
 
 /*
+ * A cluster's alias follows its new master after a failover or a takeover:
+ * alias (non-empty) is given to new_cluster (the new master's "host:port"),
+ * which takes it from the old name in the same write. Fire and forget: the
+ * outcome is logged (ORCH-ALIAS-MOVED), with what to do when it failed.
+ * Loop thread.
+ */
+void store_move_cluster_alias(store *s, const char *alias, const char *new_cluster);
+
+/*
  * Takes the newest operator snapshot if there is one the caller has not taken
  * yet (the first after start, then only when something changed, expiries
  * included); returns false otherwise, leaving the outputs alone. On true the

@@ -103,6 +103,8 @@ SOCKET_PATH_MAX = 107           # sun_path is 108 bytes with the NUL
 
 MARIADBD = shutil.which("mariadbd", path="/usr/sbin:/usr/bin:/usr/local/sbin:" +
                         os.environ.get("PATH", "")) or "/usr/sbin/mariadbd"
+IP = shutil.which("ip", path="/usr/sbin:/sbin:/usr/bin:/bin:" +
+                 os.environ.get("PATH", "")) or "/usr/sbin/ip"
 INSTALL_DB = shutil.which("mariadb-install-db", path="/usr/bin:/usr/local/bin:" +
                           os.environ.get("PATH", "")) or "/usr/bin/mariadb-install-db"
 TEMPLATE_ROOT = os.environ.get("ORCH_SANDBOX_TEMPLATE_ROOT", "/var/tmp")
@@ -610,13 +612,24 @@ class Server:
         return self._spec.get("pid")
 
     @property
+    def host(self):
+        """The address the server listens on: 127.0.0.1, or its network
+        namespace's address (see Sandbox's NETNS)."""
+        return self._spec.get("host") or "127.0.0.1"
+
+    @property
+    def netns(self):
+        """Name of the network namespace the server runs in, or None."""
+        return self._spec.get("netns")
+
+    @property
     def address(self):
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def label(self):
-        """'name (127.0.0.1:port)', for messages."""
-        return f"{self.name} (127.0.0.1:{self.port})"
+        """'name (host:port)', for messages."""
+        return f"{self.name} ({self.address})"
 
     def is_alive(self):
         """True if our mariadbd runs (a SIGSTOPped one counts as alive)."""
@@ -630,7 +643,7 @@ class Server:
                 **kwargs):
         """A new pymysql connection (autocommit, DictCursor). Default: root over the
         unix socket. tcp=True (or a USER other than root) connects to
-        127.0.0.1:port, as the test account unless USER is given. TIMEOUT bounds
+        host:port, as the test account unless USER is given. TIMEOUT bounds
         connect, reads and writes (a SIGSTOPped server must not hang a test).
         The caller owns the connection (use it as a context manager)."""
         if tcp is None:
@@ -644,7 +657,7 @@ class Server:
                       cursorclass=pymysql.cursors.DictCursor, connect_timeout=timeout,
                       read_timeout=timeout, write_timeout=timeout)
         if tcp:
-            params.update(host="127.0.0.1", port=self.port)
+            params.update(host=self.host, port=self.port)
         else:
             params.update(unix_socket=self.socket)
         params.update(kwargs)
@@ -670,7 +683,7 @@ class Server:
         return rows[0] if rows else None
 
     def __repr__(self):
-        return f"<Server {self.name} 127.0.0.1:{self.port} pid={self.pid}>"
+        return f"<Server {self.name} {self.address} pid={self.pid}>"
 
 
 class Sandbox:
@@ -689,6 +702,13 @@ class Sandbox:
       slave_net_timeout  seconds (heartbeat period is half of it)
       options            extra mariadbd options for every topology server
       server_options     {name: [options]} extra options per server ('backend' too)
+      netns              {name: {"netns": NS, "host": ADDRESS, "peer": PEER}}: run
+                         topology server NAME in the existing network namespace NS
+                         (`ip netns exec`, as root), listening on ADDRESS instead of
+                         127.0.0.1; its replicas use MASTER_HOST=ADDRESS, and the
+                         repl and test accounts also exist for PEER, the address the
+                         other servers connect from (e.g. the root end of a veth
+                         pair). For partition tests; the caller owns the namespace
       log                callable(str) for progress lines (the CLI prints them)
       die_with_parent    servers this object starts get SIGKILL when this process
                          dies (PR_SET_PDEATHSIG), so a test run killed by a timeout
@@ -699,7 +719,7 @@ class Sandbox:
     def __init__(self, dir, base_port=None, topology="1+3", *, semi_sync=False,
                  semi_sync_timeout_ms=DEFAULT_SEMI_SYNC_TIMEOUT_MS,
                  slave_net_timeout=DEFAULT_SLAVE_NET_TIMEOUT, options=(),
-                 server_options=None, log=None, die_with_parent=False):
+                 server_options=None, netns=None, log=None, die_with_parent=False):
         self.dir = os.path.abspath(dir)
         self.log = log or (lambda msg: None)
         self.die_with_parent = die_with_parent
@@ -717,6 +737,14 @@ class Sandbox:
         unknown = set(server_options) - set(topo) - {BACKEND}
         if unknown:
             raise SandboxError(f"server_options for unknown servers: {', '.join(sorted(unknown))}")
+        netns = dict(netns or {})
+        unknown = set(netns) - set(topo)
+        if unknown:
+            raise SandboxError(f"netns for unknown servers: {', '.join(sorted(unknown))} "
+                               "(only topology servers can run in a namespace)")
+        for name, ns in netns.items():
+            if not all(ns.get(k) for k in ("netns", "host", "peer")):
+                raise SandboxError(f"netns for {name}: expected netns, host and peer, got {ns!r}")
         self._state = {
             "version": STATE_VERSION,
             "dir": self.dir,
@@ -751,6 +779,9 @@ class Sandbox:
                 "error_log": os.path.join(d, "error.log"),
                 "pid": None,
             }
+            if name in netns:
+                spec.update(netns=netns[name]["netns"], host=netns[name]["host"],
+                            peer=netns[name]["peer"])
             if len(spec["socket"]) > SOCKET_PATH_MAX:
                 raise SandboxError(f"socket path {spec['socket']} is longer than "
                                    f"{SOCKET_PATH_MAX} bytes: use a shorter sandbox directory")
@@ -764,6 +795,9 @@ class Sandbox:
 
     def _argv(self, spec, topo, extra):
         s = self._state
+        host = spec.get("host") or "127.0.0.1"
+        common = [f"--bind-address={host}" if o == "--bind-address=127.0.0.1" else o
+                  for o in COMMON_OPTIONS]
         argv = [MARIADBD, "--no-defaults"] + _run_as_root_option() + [
             f"--datadir={spec['datadir']}",
             f"--socket={spec['socket']}",
@@ -772,7 +806,7 @@ class Sandbox:
             f"--tmpdir={os.path.join(spec['dir'], 'tmp')}",
             f"--port={spec['port']}",
             f"--server-id={spec['server_id']}",
-        ] + COMMON_OPTIONS + [f"--slave-net-timeout={s['slave_net_timeout']}"]
+        ] + common + [f"--slave-net-timeout={s['slave_net_timeout']}"]
         if spec["role"] == "backend":
             argv += ["--skip-log-bin"]
         else:
@@ -780,7 +814,7 @@ class Sandbox:
             argv += [
                 "--log-bin=mysql-bin", "--relay-log=relay-bin", "--log-slave-updates",
                 "--gtid-strict-mode=1", "--binlog-format=ROW",
-                "--report-host=127.0.0.1", f"--report-port={spec['port']}",
+                f"--report-host={host}", f"--report-port={spec['port']}",
                 f"--read-only={1 if spec['read_only'] else 0}",
             ]
             if s["semi_sync"]:
@@ -945,6 +979,7 @@ class Sandbox:
             t_copy = time.monotonic()
             self._start(servers)
             t_start = time.monotonic()
+            self._add_peer_accounts()
             self._setup_replication()
             self.backend.sql(f"CREATE DATABASE IF NOT EXISTS `{COORDINATOR_SCHEMA}`")
             self.wait_replication_running()
@@ -974,13 +1009,30 @@ class Sandbox:
                     f"another base port (a sandbox uses base..base+{PORTS_PER_SANDBOX - 1}) "
                     "or stop that process")
 
+    def _add_peer_accounts(self):
+        """The repl and test accounts for the PEER of every server in a network
+        namespace (not binlogged: only that server needs them)."""
+        for s in self.servers.values():
+            peer = s._spec.get("peer")
+            if not peer:
+                continue
+            with s.connect() as conn, conn.cursor() as cur:
+                cur.execute("SET sql_log_bin = 0")
+                for key, grant in (("repl", "REPLICATION SLAVE, SLAVE MONITOR"),
+                                   ("test", "ALL")):
+                    c = CREDENTIALS[key]
+                    cur.execute(f"CREATE USER '{c['user']}'@'{peer}' "
+                                f"IDENTIFIED BY '{c['password']}'")
+                    cur.execute(f"GRANT {grant} ON *.* TO '{c['user']}'@'{peer}'")
+
     def _setup_replication(self):
         repl = CREDENTIALS["repl"]
         for s in self.replicas:
             master = self.server(s.master)
-            s.sql("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%s, "
+            s.sql("CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%s, "
                   "MASTER_USER=%s, MASTER_PASSWORD=%s, MASTER_USE_GTID=slave_pos, "
-                  "MASTER_CONNECT_RETRY=1", (master.port, repl["user"], repl["password"]))
+                  "MASTER_CONNECT_RETRY=1",
+                  (master.host, master.port, repl["user"], repl["password"]))
             s.sql("START SLAVE")
 
     def wait_replication_running(self, timeout=30.0, names=None):
@@ -1030,9 +1082,11 @@ class Sandbox:
                 offsets[s.name] = 0
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(s.pid_file)
+            # `ip netns exec` execs in place: the PID is mariadbd's
+            argv = [IP, "netns", "exec", s.netns] + s.argv if s.netns else s.argv
             with open(os.path.join(s.dir, "mariadbd.out"), "ab") as out:
                 p = subprocess.Popen(
-                    s.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                    argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                     start_new_session=True, cwd=s.dir,
                     preexec_fn=_die_with(os.getpid()) if self.die_with_parent else None)
             self._children[p.pid] = p

@@ -9,6 +9,12 @@
 The receiver is `orch-wiretool listen` (a sub socket, as a coordinator has): each
 report arrives as one JSON line with the tool's verification verdict. Agents
 and the receiver are processes started here and stopped by PID.
+
+An agent of a server that runs in a network namespace (the sandbox's NETNS
+option) runs in that namespace too, as on its own host: its identity is the
+server's address, it takes commands on that address, and it reaches the
+receiver and coordinators only if they listen on an address it can route to
+(REPORT_HOST, e.g. the root end of the namespace's veth pair).
 """
 
 import json
@@ -20,7 +26,7 @@ import threading
 import time
 from pathlib import Path
 
-from orchtest import CREDENTIALS, binary, wait_until
+from orchtest import CREDENTIALS, binary, sbx, wait_until
 import hmac
 import hashlib
 
@@ -132,15 +138,17 @@ class AgentSet:
 
     def __init__(self, sandbox, tmp_dir, port_block, secret="orch-test-secret", insecure=False,
                  probe_interval_ms=500, probe_timeout_ms=500, witness_timeout_ms=500,
-                 report_interval_ms=1000, extra=None, tls=None, only=None, coordinators=None):
+                 report_interval_ms=1000, extra=None, tls=None, only=None, coordinators=None,
+                 report_host="127.0.0.1"):
         """TLS: {ca, cert, key} makes every link tls+tcp:// (server name
         localhost). ONLY: start agents for these servers only. COORDINATORS:
         report URLs of real coordinators (the receiver then also listens, on
-        its own port, for tests that read raw reports)."""
+        its own port, for tests that read raw reports). REPORT_HOST: the
+        address the receiver listens on."""
         self.sb, self.dir, self.tls = sandbox, Path(tmp_dir), tls
         self.scheme = "tls+tcp" if tls else "tcp"
         self.report_port = port_block
-        self.report_url = f"{self.scheme}://127.0.0.1:{port_block}"
+        self.report_url = f"{self.scheme}://{report_host}:{port_block}"
         self.secret = None if insecure else secret
         self.settings = dict(probe_interval_ms=probe_interval_ms,
                              probe_timeout_ms=probe_timeout_ms,
@@ -158,10 +166,17 @@ class AgentSet:
             self.command_ports[name] = port_block + 1 + i
             self.configs[name] = self._write_config(name)
 
+    def host(self, name):
+        """NAME's agent's identity: 127.0.0.1, or its server's address when the
+        server runs in a network namespace (its own host)."""
+        s = self.sb.servers[name]
+        return s.host if s.netns else AGENT_HOST
+
     def _write_config(self, name):
         s = self.sb.servers[name]
+        host = self.host(name)
         cfg = {
-            "host": AGENT_HOST,
+            "host": host,
             "mysql_socket": str(s.socket),
             "mysql_port": s.port,
             "mysql_user": CREDENTIALS["agent"]["user"],
@@ -169,13 +184,13 @@ class AgentSet:
             "replication_user": CREDENTIALS["repl"]["user"],
             "replication_password": CREDENTIALS["repl"]["password"],
             "coordinators": [self.report_url] + self.coordinators,
-            "command_listen": f"{self.scheme}://127.0.0.1:{self.command_ports[name]}",
+            "command_listen": f"{self.scheme}://{host}:{self.command_ports[name]}",
             "state_file": str(self.dir / f"agent-{name}.state"),
             "log_level": "debug",
             **self.settings,
         }
         if self.secret:
-            cfg["host_key"] = host_key(self.secret, AGENT_HOST)
+            cfg["host_key"] = host_key(self.secret, host)
         else:
             cfg["insecure"] = True
         path = self.dir / f"agent-{name}.json"
@@ -188,8 +203,11 @@ class AgentSet:
 
     def start_one(self, name):
         log = open(self.log_path(name), "a")
+        netns = self.sb.servers[name].netns
+        # `ip netns exec` execs in place: the PID is the agent's
+        prefix = [sbx.IP, "netns", "exec", netns] if netns else []
         self.procs[name] = subprocess.Popen(
-            [str(binary("orch-agent")), "-c", str(self.configs[name])],
+            prefix + [str(binary("orch-agent")), "-c", str(self.configs[name])],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
 
@@ -229,7 +247,8 @@ class AgentSet:
         SCHEME overrides the URL scheme (e.g. plain tcp against a TLS agent)."""
         scheme = scheme or self.scheme
         cmd = [str(binary("orch-wiretool")), "command",
-               "--url", f"{scheme}://127.0.0.1:{self.command_ports[name]}", "--host", AGENT_HOST,
+               "--url", f"{scheme}://{self.host(name)}:{self.command_ports[name]}",
+               "--host", self.host(name),
                "--epoch", str(epoch), "--id", str(cid), "--type", ctype,
                "--recv-timeout-ms", str(recv_timeout_ms)]
         s = secret if secret is not None else self.secret

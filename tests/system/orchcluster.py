@@ -44,10 +44,14 @@ def http_get(url, timeout=2.0, auth=None):
 
 class OrchCluster:
     """COORDINATORS coordinators on ports BASE+10.., reports on BASE+20..,
-    agents' commands on BASE+40.. (a block of 100 from the test's range)."""
+    agents' commands on BASE+40.. (a block of 100 from the test's range).
+    REPORT_HOST: the address the report listeners (and the agents' receiver)
+    listen on; agents in a network namespace need one they can route to."""
 
-    def __init__(self, sandbox, tmp_dir, port_block, coordinators=3, agents=True, **coord_opts):
+    def __init__(self, sandbox, tmp_dir, port_block, coordinators=3, agents=True,
+                 report_host="127.0.0.1", **coord_opts):
         self.sb, self.dir, self.base = sandbox, Path(tmp_dir), port_block
+        self.report_host = report_host
         self.n = coordinators
         self.procs = {}
         self.opts = dict(election_interval_ms=300, lease_ms=1500, lease_margin_ms=400,
@@ -58,13 +62,17 @@ class OrchCluster:
         self.agents = None
         if agents:
             self.agents = AgentSet(sandbox, tmp_dir, port_block + 40, secret=SECRET,
-                                   coordinators=[self.report_url(i) for i in range(coordinators)])
+                                   coordinators=[self.report_url(i) for i in range(coordinators)],
+                                   report_host=report_host)
 
     def http_port(self, i):
         return self.base + 10 + i
 
+    def report_port(self, i):
+        return self.base + 20 + i
+
     def report_url(self, i):
-        return f"tcp://127.0.0.1:{self.base + 20 + i}"
+        return f"tcp://{self.report_host}:{self.report_port(i)}"
 
     def url(self, i, path=""):
         return f"http://127.0.0.1:{self.http_port(i)}{path}"
