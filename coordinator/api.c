@@ -174,6 +174,7 @@ static void h_audit_recovery(api_req *r);
 static void h_audit_steps(api_req *r);
 static void h_audit_detection(api_req *r);
 static void h_check_global(api_req *r);
+static void h_blocked(api_req *r);
 static void h_recover(api_req *r);
 static void h_force_failover(api_req *r);
 static void h_operation(api_req *r);
@@ -253,6 +254,8 @@ static const api_route routes[] = {
     {"api/audit-failure-detection/alias/:alias", h_audit_detection, 0},
     {"api/audit-failure-detection/:page", h_audit_detection, 0},
     {"api/check-global-recoveries", h_check_global, 0},
+    {"api/blocked-recoveries", h_blocked, 0},
+    {"api/blocked-recoveries/cluster/:hint", h_blocked, 0},
     {"api/recover/:host/:port", h_recover, L},
     {"api/recover/:host/:port/:chost/:cport", h_recover, L},
     {"api/force-master-failover/:host/:port", h_force_failover, L},
@@ -2027,6 +2030,28 @@ static void h_audit_recovery(api_req *r)
     orch_sbuf_fmt(&b, " ORDER BY r.started_at DESC, r.uid DESC LIMIT %d OFFSET %ld", API_AUDIT_PAGE,
                   page * API_AUDIT_PAGE);
     answer_rows(r, "audit-recovery", orch_sbuf_finish(&b), render_recovery_row);
+}
+
+/*
+ * The recoveries that block the next automatic one of their cluster now: ended
+ * less than recovery_block_seconds ago and not acknowledged (the rule of
+ * recovery.c). orchestrator lists the recoveries that were blocked; orch
+ * lists what blocks, in audit-recovery's shape, which says what to acknowledge.
+ */
+static void h_blocked(api_req *r)
+{
+    orch_sbuf b = {0};
+    orch_sbuf_fmt(&b,
+                  "SELECT " RENDER_RECOVERY_COLUMNS
+                  " FROM recovery r WHERE r.acknowledged = 0 AND r.state IN ('succeeded', "
+                  "'failed', 'refused') AND r.ended_at > NOW(6) - INTERVAL %lld SECOND",
+                  (long long)r->a->deps.recovery_block_s);
+    if (r->hint != NULL) {
+        orch_sbuf_str(&b, " AND ");
+        sql_cluster_match(&b, registry_cluster_by_hint(reg_of(r), r->hint), r->hint, true);
+    }
+    orch_sbuf_str(&b, " ORDER BY r.ended_at DESC, r.uid DESC LIMIT 100");
+    answer_rows(r, "blocked-recoveries", orch_sbuf_finish(&b), render_recovery_row);
 }
 
 static void h_audit_steps(api_req *r)

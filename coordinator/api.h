@@ -135,6 +135,7 @@ typedef struct api_deps {
     int64_t reasonable_lag_s;         /* "replication_lag" threshold; 0 means 10 */
     bool recover_master;              /* reported in ClusterInfo */
     bool recover_intermediate_master; /* reported in ClusterInfo */
+    int64_t recovery_block_s;         /* the anti-flap block, for blocked-recoveries */
     size_t stream_batch; /* longer instance lists are streamed, this many per chunk (0: 128) */
     recovery_mgr *rec;   /* the newest analysis, requested recoveries; may be NULL */
     operations *ops;     /* topology operations (relocate, takeover, ...); may be NULL (503) */

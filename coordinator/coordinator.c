@@ -548,6 +548,7 @@ coordinator *coordinator_new(const char *config_path, coord_config *cfg, char *m
                      .health = api_health_cb,
                      .arg = c,
                      .stale_after_ms = c->cfg.stale_after_ms,
+                     .recovery_block_s = c->cfg.recovery_block_seconds,
                      .rec = c->rec,
                      .ops = c->ops,
                      .st = c->st};

@@ -324,6 +324,29 @@ static void step(recovery *r, orch_log_level level, const char *tag, const char 
 static void advance(recovery *r);
 static void finish(recovery *r);
 
+/*
+ * A recovery whose node no longer leads stops where it is, records nothing and
+ * sends nothing more: the next leader marks it interrupted and takes it over.
+ * In particular a failure seen after leadership was lost (a command of the old
+ * epoch that timed out while this node was frozen) is not recorded: a
+ * "failed" record would overwrite the successor's "interrupted", block the
+ * cluster (anti-flap), and run post_unsuccessful_failover hooks for a recovery
+ * another leader is completing. True when it abandoned (ph is PH_DONE).
+ */
+static bool abandon_unless_leading(recovery *r, const char *why)
+{
+    if (r->ph == PH_DONE || r->ph == PH_RECORD_END || r->ph == PH_POST_HOOKS || leading(r->m))
+        return false;
+    orch_log(ORCH_LOG_WARN, "ORCH-FAILOVER-ABANDONED", r->cluster,
+             "[%s] this node no longer leads: stopping%s%s; the next leader takes the recovery "
+             "over",
+             r->uid, why[0] ? " without recording: " : "", why);
+    snprintf(r->error, sizeof(r->error), "leadership lost");
+    r->step_failed = false;
+    r->ph = PH_DONE;
+    return true;
+}
+
 static void fail(recovery *r, const char *fmt, ...) ORCH_PRINTF(2, 3);
 
 static void fail(recovery *r, const char *fmt, ...)
@@ -332,6 +355,10 @@ static void fail(recovery *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(r->error, sizeof(r->error), fmt, ap);
     va_end(ap);
+    if (abandon_unless_leading(r, r->error)) {
+        advance(r);
+        return;
+    }
     step(r, ORCH_LOG_ERROR, "ORCH-FAILOVER-FAILED", "failed", "%s", r->error);
     /* Before promotion nothing irreversible happened: let replicas resume. */
     if (!r->promoted) {
@@ -924,15 +951,8 @@ static void advance(recovery *r)
     for (;;) {
         if (r->pending > 0)
             return;
-        if (r->ph != PH_DONE && r->ph != PH_RECORD_END && r->ph != PH_POST_HOOKS &&
-            !leading(r->m)) {
-            orch_log(ORCH_LOG_WARN, "ORCH-FAILOVER-ABANDONED", r->cluster,
-                     "[%s] this node no longer leads: stopping; the next leader takes the "
-                     "recovery over",
-                     r->uid);
-            snprintf(r->error, sizeof(r->error), "leadership lost");
-            r->ph = PH_DONE;
-        }
+        /* also drops a step's failure seen after leadership was lost */
+        abandon_unless_leading(r, r->step_failed ? r->step_error : "");
         if (r->step_failed) {
             r->step_failed = false;
             fail(r, "%s", r->step_error);

@@ -1,7 +1,7 @@
 """The recovery and operator-state routes of the HTTP API (coordinator/api.c)
 against real coordinators, agents and MariaDB servers: replication-analysis
 before and after a primary is killed, a recovery requested through the API
-(refused by a follower), its audit, downtime, maintenance, candidates,
+(of a follower, which forwards it to the leader), its audit, blocked-recoveries, downtime, maintenance, candidates,
 aliases, the global switch and the acknowledgement that lifts the anti-flap
 block."""
 
@@ -154,15 +154,12 @@ def test_analysis_operator_state_and_requested_recovery(sandbox, make_orch):
     assert problems(orch, leader, "shop")[0]["Analysis"] == "DeadMaster"
     assert ok(orch, leader, "/api/audit-recovery") == []  # detection only: nothing recovered
 
-    # a follower does not recover: 503 naming the leader's API
-    body = ok(orch, follower, f"/api/recover/{key(sandbox, 'db1')}", 503)
-    assert orch.url(leader) in body["Message"], body
-    assert body["Details"]["LeaderAPI"] == orch.url(leader)
-
-    # the leader does, and answers when it is over: db3, the registered candidate
+    # asked of a follower, which forwards it: the leader recovers, and the
+    # answer comes when it is over: db3, the registered candidate
     t0 = time.monotonic()
-    body = ok(orch, leader,
+    body = ok(orch, follower,
               f"/api/recover/{key(sandbox, 'db1')}/{key(sandbox, 'db2')}")
+    assert logged(orch, follower, "ORCH-API-FORWARD")
     print(f"recover answered after {(time.monotonic() - t0) * 1000:.0f} ms: {body['Message']}")
     assert "candidate 127.0.0.1:" in body["Message"] and "ignored" in body["Message"]
     assert body["Details"] == {"Hostname": "127.0.0.1", "Port": sandbox.servers["db3"].port}
@@ -272,6 +269,10 @@ def test_global_switch_refusal_block_and_acknowledgement(sandbox, make_orch):
                "the new leader to be blocked")
     assert len(ok(orch, second, "/api/audit-recovery")) == 1
     assert failed_over(sandbox, {"db1"}) is None
+    # what blocks it, on any node
+    blocking = ok(orch, follower, f"/api/blocked-recoveries/cluster/{cluster}")
+    assert [b["UID"] for b in blocking] == [recs[0]["UID"]], blocking
+    assert ok(orch, second, "/api/blocked-recoveries/cluster/nosuchcluster") == []
 
     # acknowledged (a comment is required) ...
     ok(orch, second, f"/api/ack-recovery/cluster/{cluster}", 400)
@@ -281,6 +282,7 @@ def test_global_switch_refusal_block_and_acknowledgement(sandbox, make_orch):
     assert rec["Acknowledged"] and rec["AcknowledgedBy"] == "orch" and rec["AcknowledgedAt"]
     assert rec["AcknowledgedComment"] == "db3 is fine"
     assert ok(orch, second, "/api/ack-all-recoveries?comment=again")["Details"] == 0
+    assert ok(orch, second, "/api/blocked-recoveries") == []
 
     # ... the next judgement recovers onto db3
     orch.stop_coordinator(second)

@@ -1701,6 +1701,8 @@ static void test_route_table(void **state)
         {"api/audit-recovery-steps/x", "api/audit-recovery-steps/:uid", false},
         {"api/audit-failure-detection/id/3", "api/audit-failure-detection/id/:id", false},
         {"api/check-global-recoveries", "api/check-global-recoveries", false},
+        {"api/blocked-recoveries", "api/blocked-recoveries", false},
+        {"api/blocked-recoveries/cluster/c", "api/blocked-recoveries/cluster/:hint", false},
         {"api/recover/h/1", "api/recover/:host/:port", true},
         {"api/recover/h/1/c/2", "api/recover/:host/:port/:chost/:cport", true},
         {"api/force-master-failover/c", "api/force-master-failover/:hint", true},
