@@ -180,7 +180,7 @@ typedef enum field_kind {
     FK_U64,    /* uint64_t */
     FK_I64,    /* int64_t */
     FK_BOOL,   /* protobuf_c_boolean: 1/0, ON/OFF, YES/NO, TRUE/FALSE */
-    FK_THREAD, /* Orch__ThreadState: Yes / No / Connecting */
+    FK_THREAD, /* Orch__ThreadState: Yes / No / Connecting (MariaDB's Preparing too) */
 } field_kind;
 
 #define NO_HAS    ((size_t)-1)
@@ -413,6 +413,10 @@ static orch_err parse_thread(const char *col, const char *val, size_t len, Orch_
         {"Yes", ORCH__THREAD_STATE__THREAD_YES},
         {"No", ORCH__THREAD_STATE__THREAD_NO},
         {"Connecting", ORCH__THREAD_STATE__THREAD_CONNECTING},
+        /* MariaDB, for a few ms after START SLAVE while the IO thread starts:
+         * refusing it dropped the channel from the report, so the replica
+         * looked masterless for one probe */
+        {"Preparing", ORCH__THREAD_STATE__THREAD_CONNECTING},
     };
     for (size_t i = 0; i < ARRAY_LEN(states); i++) {
         if (equals_ci(val, len, states[i].text)) {

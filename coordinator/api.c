@@ -2272,21 +2272,22 @@ static bool operation_of_route(const api_route *rt, operation_kind *kind)
 /*
  * An operation ended: 200 with its message, 500 when it failed. Details as
  * orchctl reads them (orchestrator sends the whole moved instance or the
- * takeover's recovery): a move gives {"Key", "MasterKey"} (the new master
- * when the request named it), a takeover {"SuccessorKey"} when one was
- * designated, the others the instance's key.
+ * takeover's recovery): a move gives {"Key", "MasterKey"} (its new master,
+ * when it succeeded), a takeover {"SuccessorKey"} (the new master, or the
+ * designated replica when it failed), the others the instance's key.
  */
-static void on_operated(void *arg, bool ok, const char *message, const orch_key *moved,
-                        size_t nmoved)
+static void on_operated(void *arg, const operation_result *res)
 {
     api_pending *p = arg;
+    bool ok = res->ok;
+    const char *message = res->message;
     json_t *details = NULL;
     switch (p->op_kind) {
     case OPERATION_RELOCATE_REPLICAS:
     case OPERATION_MOVE_UP_REPLICAS:
         details = json_array();
-        for (size_t k = 0; details != NULL && k < nmoved; k++)
-            json_array_append_new(details, json_pack("{s:o}", "Key", render_key(&moved[k])));
+        for (size_t k = 0; details != NULL && k < res->nmoved; k++)
+            json_array_append_new(details, json_pack("{s:o}", "Key", render_key(&res->moved[k])));
         break;
     case OPERATION_RELOCATE:
     case OPERATION_MOVE_UP:
@@ -2296,13 +2297,14 @@ static void on_operated(void *arg, bool ok, const char *message, const orch_key 
         details = json_object();
         if (details != NULL) {
             json_object_set_new(details, "Key", render_key(&p->op_key));
-            if (p->op_has_target)
-                json_object_set_new(details, "MasterKey", render_key(&p->op_target));
+            if (res->master != NULL)
+                json_object_set_new(details, "MasterKey", render_key(res->master));
         }
         break;
     case OPERATION_GRACEFUL_TAKEOVER:
-        details = p->op_has_target ? json_pack("{s:o}", "SuccessorKey", render_key(&p->op_target))
-                                   : json_null();
+        details = res->master != NULL ? json_pack("{s:o}", "SuccessorKey", render_key(res->master))
+                  : p->op_has_target ? json_pack("{s:o}", "SuccessorKey", render_key(&p->op_target))
+                                     : json_null();
         break;
     default:
         details = render_key(&p->op_key);
@@ -2473,7 +2475,7 @@ static void on_op(orch_err result, const char *message, void *arg)
 {
     api_pending *p = arg;
     if (result != ORCH_OK) {
-        pending_error(p, result == ORCH_ERR_MYSQL ? 503 : 500, "%s", message);
+        pending_error(p, result == ORCH_ERR_MYSQL ? 503 : status_of(result), "%s", message);
         return;
     }
     char msg[800];

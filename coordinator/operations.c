@@ -501,6 +501,13 @@ static bool link_check(op *p, op_link *l, char *why, size_t whylen, bool *hopele
     const op_inst *r = &p->inst[l->from];
     const Orch__Channel *ch = first_channel(r->state);
     *hopeless = false;
+    if (r->state == NULL || r->state->state != ORCH__PROBE_STATE__PROBE_UP) {
+        /* a probe that failed or timed out (START SLAVE can hold SHOW SLAVE
+         * STATUS up): no verdict, ask again */
+        snprintf(why, whylen, "%s: no state of its server yet (%s)", r->name,
+                 r->state && r->state->probe_error ? r->state->probe_error : "no probe");
+        return false;
+    }
     if (ch == NULL) {
         snprintf(why, whylen, "%s reports no replication channel", r->name);
         *hopeless = l->to == LINK_ANY;
@@ -718,8 +725,27 @@ static void finish(op *p)
         for (size_t k = 0; k < p->nlinks; k++)
             moved[nmoved++] = p->inst[p->links[k].from].key;
     }
+    operation_result res = {.ok = !p->failed, .message = message, .moved = moved, .nmoved = nmoved};
+    if (!p->failed) {
+        switch (p->kind) {
+        case OPERATION_RELOCATE:
+        case OPERATION_MOVE_UP:
+        case OPERATION_MOVE_BELOW:
+        case OPERATION_REPOINT:
+            res.master = &p->inst[1].key; /* the plan puts the target second */
+            break;
+        case OPERATION_TAKE_MASTER:
+            res.master = &p->inst[2].key; /* its master's master */
+            break;
+        case OPERATION_GRACEFUL_TAKEOVER:
+            res.master = &p->inst[1].key; /* the cluster's new master */
+            break;
+        default:
+            break;
+        }
+    }
     if (p->done != NULL)
-        p->done(p->arg, !p->failed, message, moved, nmoved);
+        p->done(p->arg, &res);
     free(moved);
     op_free(p);
 }
@@ -1400,7 +1426,8 @@ void operations_free(operations *o)
         op *next = p->next;
         /* the loop is gone: a requester waiting (the API) lets go of its context */
         if (p->done != NULL)
-            p->done(p->arg, false, "the coordinator stopped before the operation ended", NULL, 0);
+            p->done(p->arg, &(operation_result){
+                                .message = "the coordinator stopped before the operation ended"});
         op_free(p);
         p = next;
     }

@@ -97,13 +97,18 @@ typedef struct operation_req {
     const char *owner, *reason; /* for the maintenance lock and the log; may be NULL */
 } operation_req;
 
-/*
- * The end of an operation, on the loop: ok, what happened, and for
- * relocate-replicas and move-up-replicas the replicas that moved (all
- * borrowed for the call; moved NULL when nmoved is 0).
- */
-typedef void (*operation_done_fn)(void *arg, bool ok, const char *message, const orch_key *moved,
-                                  size_t nmoved);
+/* How an operation ended. Everything is borrowed for the done call. */
+typedef struct operation_result {
+    bool ok;
+    const char *message;    /* what happened, or why it failed */
+    const orch_key *master; /* a move that succeeded: the instance's new master; a takeover:
+                               the cluster's; else NULL */
+    const orch_key *moved;  /* relocate-replicas, move-up-replicas: the replicas that moved */
+    size_t nmoved;
+} operation_result;
+
+/* The end of an operation, on the loop. */
+typedef void (*operation_done_fn)(void *arg, const operation_result *res);
 
 typedef struct operations operations;
 

@@ -1347,6 +1347,9 @@ void store_move_cluster_alias(store *s, const char *alias, const char *new_clust
 }
 
 /* Builds the op's statement into s->sql. */
+/* The maintenance row may be taken: expired, or already the requester's. */
+#define MAINT_FREE "expires_at < NOW(6) OR owner = VALUES(owner)"
+
 static void op_sql(store *s, const store_op *op)
 {
     orch_sbuf *b = &s->sql;
@@ -1359,6 +1362,10 @@ static void op_sql(store *s, const store_op *op)
     switch (op->kind) {
     case STORE_OP_BEGIN_DOWNTIME:
     case STORE_OP_BEGIN_MAINTENANCE:
+        /* A lock held by another owner and not expired stays theirs (0 rows
+         * affected, refused in run_op). The assignments run left to right and
+         * see the new values: owner changes before expires_at, so the test is
+         * the same for every column. */
         orch_sbuf_fmt(
             b, "INSERT INTO %s (hostname, port, begun_at, expires_at, owner, reason) VALUES (",
             table);
@@ -1368,9 +1375,11 @@ static void op_sql(store *s, const store_op *op)
         sb_quote(b, s->db, op->owner);
         orch_sbuf_fmt(b, ", ");
         sb_quote(b, s->db, op->reason);
-        orch_sbuf_fmt(b, ") ON DUPLICATE KEY UPDATE begun_at = VALUES(begun_at), "
-                         "expires_at = VALUES(expires_at), owner = VALUES(owner), "
-                         "reason = VALUES(reason)");
+        orch_sbuf_fmt(b, ") ON DUPLICATE KEY UPDATE "
+                         "reason = IF(" MAINT_FREE ", VALUES(reason), reason), "
+                         "begun_at = IF(" MAINT_FREE ", VALUES(begun_at), begun_at), "
+                         "owner = IF(" MAINT_FREE ", VALUES(owner), owner), "
+                         "expires_at = IF(" MAINT_FREE ", VALUES(expires_at), expires_at)");
         break;
     case STORE_OP_END_DOWNTIME:
     case STORE_OP_END_MAINTENANCE:
@@ -1518,6 +1527,15 @@ static void run_op(store *s, op_item *it)
         return;
     }
     my_ulonglong affected = mysql_affected_rows(s->db);
+    if (op->kind == STORE_OP_BEGIN_MAINTENANCE && affected == 0) {
+        it->result = ORCH_ERR_REFUSED;
+        snprintf(it->message, sizeof(it->message),
+                 "%s %.200s: another owner holds the lock (end it first, or let it expire)", what,
+                 object);
+        orch_log(ORCH_LOG_WARN, "ORCH-OPERATOR-STATE", object,
+                 "%s by %s refused: locked by another", what, op->owner ? op->owner : "?");
+        return;
+    }
     it->result = ORCH_OK;
     bool ending = op->kind == STORE_OP_END_DOWNTIME || op->kind == STORE_OP_END_MAINTENANCE ||
                   op->kind == STORE_OP_END_CANDIDATE;

@@ -345,6 +345,109 @@ def test_read_commands_against_the_sandbox(orchctl, sandbox, make_orch):
     assert "\033[" not in on_tty({"NO_COLOR": "1"})
 
 
+def test_write_command_families(orchctl, sandbox, make_orch):
+    """Each family of write commands through orchctl, checked on the real
+    servers: topology operations, replication switches, downtime, maintenance
+    and candidates, recoveries (switch, takeovers, a failover, its audit and
+    acknowledgement). Some go to a follower alone, which forwards them."""
+    orch = make_orch(sandbox)
+    leader = orch.leader()
+    api = apis(orch)
+    follower = orch.url(next(i for i in sorted(orch.procs) if i != leader))
+    wait_sees(orch, sandbox, leader)
+    db = {n: key(sandbox.servers[n]) for n in ("db1", "db2", "db3", "db4")}
+
+    def ok(*args, at=api):
+        rc, out, err, _ = run(orchctl, *args, api=at)
+        assert rc == 0 and err == "", (args, rc, err)
+        return lines(out)
+
+    def refused(*args, want):
+        rc, out, err, _ = run(orchctl, *args, api=api)
+        assert rc == EXIT_REFUSED and out == "" and want in err, (args, rc, err)
+
+    def below(name, master):
+        wait_until(lambda: ok("which-master", "-i", db[name]) == [db[master]], 10,
+                   f"{name} below {master}")
+
+    def replicating(name):
+        st = sandbox.servers[name].slave_status()
+        return st and st["Slave_IO_Running"] == "Yes" and st["Slave_SQL_Running"] == "Yes"
+
+    # topology operations: each prints "instance<its new master"
+    assert ok("relocate", "-i", db["db4"], "-d", db["db3"]) == [f'{db["db4"]}<{db["db3"]}']
+    below("db4", "db3")
+    assert ok("move-up", "-i", db["db4"], at=follower) == [f'{db["db4"]}<{db["db1"]}']
+    below("db4", "db1")
+    assert ok("move-below", "-i", db["db4"], "-d", db["db3"]) == [f'{db["db4"]}<{db["db3"]}']
+    below("db4", "db3")
+    assert ok("take-master", "-i", db["db4"]) == [f'{db["db4"]}<{db["db1"]}']
+    below("db3", "db4")
+    assert ok("repoint", "-i", db["db3"], "-d", db["db1"]) == [f'{db["db3"]}<{db["db1"]}']
+    below("db3", "db1")
+    refused("move-below", "-i", db["db2"], "-d", db["db2"], want="it is the instance itself")
+
+    # replication switches
+    assert ok("stop-replica", "-i", db["db2"], at=follower) == [db["db2"]]
+    assert not replicating("db2")
+    assert ok("start-replica", "-i", db["db2"]) == [db["db2"]]
+    assert replicating("db2")  # answered once both threads run
+    assert ok("restart-replica", "-i", db["db2"]) == [db["db2"]]
+    assert replicating("db2")
+    assert ok("set-read-only", "-i", db["db1"]) == [db["db1"]]
+    assert sandbox.servers["db1"].value("SELECT @@read_only") == 1
+    assert ok("set-writeable", "-i", db["db1"]) == [db["db1"]]
+    assert sandbox.servers["db1"].value("SELECT @@read_only") == 0
+    refused("set-writeable", "-i", db["db2"], want="only a cluster's top is made writable")
+
+    # downtime, maintenance, candidates
+    def inst(name):
+        return json.loads("".join(ok("instance", "-i", db[name], "--json")))
+
+    ok("begin-maintenance", "-i", db["db2"], "--reason", "kernel upgrade", "--owner", "ops")
+    # an operation refuses the instance, in the registry or (not seen yet) in the backend
+    rc, out, err, _ = run(orchctl, "relocate", "-i", db["db2"], "-d", db["db3"], api=api)
+    assert rc == EXIT_REFUSED and out == "", (rc, err)
+    assert "is in maintenance by ops" in err or "another owner holds the lock" in err, err
+    wait_until(lambda: inst("db2")["Orch"]["MaintenanceOwner"] == "ops", 5, "the lock to show")
+    refused("relocate", "-i", db["db2"], "-d", db["db3"], want="is in maintenance by ops")
+    refused("begin-maintenance", "-i", db["db2"], "--reason", "mine", "--owner", "dev",
+            want="another owner holds the lock")
+    ok("end-maintenance", "-i", db["db2"])
+    wait_until(lambda: not inst("db2")["Orch"]["InMaintenance"], 5, "the lock released")
+    ok("register-candidate", "-i", db["db3"], "--promotion-rule", "prefer", at=follower)
+    wait_until(lambda: inst("db3")["PromotionRule"] == "prefer", 5, "the rule to show")
+    ok("begin-downtime", "-i", db["db4"], "--reason", "reimage", "--duration", "30m")
+    wait_until(lambda: inst("db4")["IsDowntimed"], 5, "the downtime to show")
+    ok("end-downtime", "-i", db["db4"])
+
+    # recoveries: the global switch
+    assert ok("check-global-recoveries") == ["enabled"]
+    ok("disable-global-recoveries")
+    assert ok("check-global-recoveries") == ["disabled"]
+    ok("enable-global-recoveries")
+    assert ok("check-global-recoveries") == ["enabled"]
+    # planned takeovers: orch picks the registered candidate, then back to db1
+    cluster = db["db1"]
+    refused("graceful-master-takeover", "-a", cluster, want="graceful-master-takeover-auto")
+    assert ok("graceful-master-takeover-auto", "-a", cluster) == [db["db3"]]
+    below("db1", "db3")
+    assert ok("graceful-master-takeover", "-a", db["db3"], "-d", db["db1"]) == [db["db1"]]
+    below("db3", "db1")
+    # an unplanned failover: kill -9 of the primary, then its audit and acknowledgement
+    for n in ("db2", "db3", "db4"):
+        below(n, "db1")
+    sandbox.kill("db1", signal.SIGKILL)
+    wait_until(lambda: any(r.endswith("ok") for r in ok("audit-recovery")
+                           if "DeadMaster" in r), 15, "the failover in audit-recovery")
+    assert ok("which-cluster-master", "-i", db["db2"]) == [db["db3"]]
+    dead = [r for r in ok("audit-recovery") if "DeadMaster" in r]
+    assert len(dead) == 1 and f'{db["db1"]} -> {db["db3"]}' in dead[0], dead
+    assert ok("ack-cluster-recoveries", "-i", db["db3"], "--reason", "db1 disk died") == ["1"]
+    assert ok("ack-all-recoveries", "--reason", "all seen") == ["0"]
+    assert [r for r in ok("audit-recovery") if "DeadMaster" in r][0].endswith("ok acked")
+
+
 def test_three_urls_find_the_leader_and_survive_its_loss(orchctl, sandbox, make_orch):
     orch = make_orch(sandbox)
     leader = orch.leader()

@@ -690,6 +690,35 @@ static void test_channel_null_is_not_zero(void **state)
     }
 }
 
+/* Every thread state a server prints, MariaDB's transient "Preparing" included. */
+static void test_channel_thread_states(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *io, *sql;
+        Orch__ThreadState io_state, sql_state;
+    } cases[] = {
+        {"Yes", "Yes", ORCH__THREAD_STATE__THREAD_YES, ORCH__THREAD_STATE__THREAD_YES},
+        {"No", "No", ORCH__THREAD_STATE__THREAD_NO, ORCH__THREAD_STATE__THREAD_NO},
+        {"Connecting", "Yes", ORCH__THREAD_STATE__THREAD_CONNECTING,
+         ORCH__THREAD_STATE__THREAD_YES},
+        {"Preparing", "Yes", ORCH__THREAD_STATE__THREAD_CONNECTING, ORCH__THREAD_STATE__THREAD_YES},
+        {"preparing", "no", ORCH__THREAD_STATE__THREAD_CONNECTING, ORCH__THREAD_STATE__THREAD_NO},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        const char *names[] = {"Master_Host", "Slave_IO_Running", "Slave_SQL_Running"};
+        const char *values[] = {"db1", cases[i].io, cases[i].sql};
+        orch_probe_row row = ROW(names, values);
+        Orch__Channel *ch = NULL;
+        char msg[256] = "";
+        if (orch_probe_parse_channel(&row, &ch, msg, sizeof(msg)) != ORCH_OK)
+            fail_msg("%s/%s: %s", cases[i].io, cases[i].sql, msg);
+        assert_int_equal(ch->io_thread, cases[i].io_state);
+        assert_int_equal(ch->sql_thread, cases[i].sql_state);
+        orch_probe_channel_free(ch);
+    }
+}
+
 static void test_channel_bad_values(void **state)
 {
     (void)state;
@@ -1377,6 +1406,7 @@ int main(void)
         cmocka_unit_test(test_statement_agrees_with_version_h),
         cmocka_unit_test(test_channel_fixtures),
         cmocka_unit_test(test_channel_null_is_not_zero),
+        cmocka_unit_test(test_channel_thread_states),
         cmocka_unit_test(test_channel_bad_values),
         cmocka_unit_test(test_channel_unknown_and_missing_columns),
         cmocka_unit_test(test_row_from_field_array_with_lengths),
