@@ -8,8 +8,10 @@
  * chosen successor) are waited for; the others are queued to the store in
  * order and not waited for. Before every phase the recovery checks that this
  * node still leads by its own clock; a recovery that lost leadership stops
- * where it is and leaves its lock for the next leader, which marks it
- * interrupted and, if a successor had been recorded, promotes the same one.
+ * where it is, records nothing more, and leaves its lock for the next leader,
+ * which marks it interrupted and, if a successor had been recorded, promotes
+ * the same one (or, when that one was promoted already, completes the
+ * recovery: the others repointed to it, the old master fenced).
  */
 #include "recovery.h"
 
@@ -126,6 +128,7 @@ struct recovery {
     int64_t started_ms;
     char master_dc[128], master_region[128];
     char resume_successor[ORCH_KEY_STRLEN];
+    bool adopted; /* resumed with that successor already promoted */
     part *parts;
     size_t nparts;
     size_t chosen, source;
@@ -726,10 +729,14 @@ static void lock_read(recovery *r)
     orch_sbuf_str(&b, "SELECT (SELECT CONCAT(x.successor_host, ':', x.successor_port) FROM "
                       "recovery x JOIN recovery_lock l ON l.uid = x.uid WHERE l.cluster = ");
     store_sql_string(&b, r->cluster);
-    orch_sbuf_fmt(&b,
-                  " AND l.epoch < %llu AND x.successor_host <> '') AS resume_successor, "
-                  "(SELECT uid FROM recovery WHERE (cluster = ",
+    /* only an interrupted recovery of this same failed master is resumed */
+    orch_sbuf_fmt(&b, " AND l.epoch < %llu AND x.successor_host <> '' AND x.failed_host = ",
                   (unsigned long long)r->epoch);
+    store_sql_string(&b, r->failed.host);
+    orch_sbuf_fmt(&b,
+                  " AND x.failed_port = %u) AS resume_successor, "
+                  "(SELECT uid FROM recovery WHERE (cluster = ",
+                  r->failed.port);
     store_sql_string(&b, r->cluster);
     /* A cluster is named after its master: after a failover it carries the
      * successor's name, and the block must follow it there. */
@@ -822,7 +829,8 @@ static void on_successor_recorded(orch_err result, const char *message, json_t *
              message);
         return;
     }
-    r->ph = PH_CANDIDATE_APPLY;
+    /* an adopted successor applied its relay log and was reset already */
+    r->ph = r->adopted ? PH_PROMOTE_WRITABLE : PH_CANDIDATE_APPLY;
     advance(r);
 }
 
@@ -910,6 +918,43 @@ static void on_post_hooks(const hook_result *res, void *arg)
 }
 
 /* ---- the state machine --------------------------------------------------------------- */
+
+static bool answering(const reg_instance *i, int64_t now, int64_t stale_after_ms);
+
+/*
+ * Resuming: the interrupted recovery's successor is no longer a replica of the
+ * failed master, so not a part. If it answers and replicates from nobody, the
+ * interrupted recovery had already promoted it (its replication was reset only
+ * after it applied what it received): it becomes the chosen part, and this
+ * recovery completes that one (writable, the others repointed to it, the old
+ * master fenced) instead of refusing and leaving the others on a dead master.
+ * True when adopted.
+ */
+static bool adopt_promoted_successor(recovery *r)
+{
+    orch_key k;
+    char msg[128];
+    if (orch_key_parse(r->resume_successor, 3306, &k, msg, sizeof(msg)) != ORCH_OK)
+        return false;
+    registry_refresh(r->m->d.reg);
+    const reg_instance *in = registry_get(r->m->d.reg, &k);
+    if (in == NULL || in->has_master || in->report->command_listen == NULL ||
+        !answering(in, orch_mono_ms(), r->m->c.analysis.stale_after_ms))
+        return false;
+    part *v = realloc(r->parts, (r->nparts + 1) * sizeof(*v));
+    if (v == NULL)
+        return false;
+    r->parts = v;
+    part *p = &r->parts[r->nparts];
+    memset(p, 0, sizeof(*p));
+    p->key = in->key;
+    snprintf(p->name, sizeof(p->name), "%s", in->name);
+    snprintf(p->url, sizeof(p->url), "%s", in->report->command_listen);
+    p->before = copy_report(in->report);
+    p->fresh = true;
+    r->chosen = r->nparts++;
+    return true;
+}
 
 /*
  * What part i received from the dead master (MariaDB Gtid_IO_Pos, MySQL
@@ -999,6 +1044,15 @@ static void advance(recovery *r)
                 for (size_t i = 0; i < r->nparts && r->chosen == CANDIDATE_NONE; i++) {
                     if (strcmp(r->parts[i].name, r->resume_successor) == 0 && r->parts[i].fresh)
                         r->chosen = i;
+                }
+                if (r->chosen == CANDIDATE_NONE && adopt_promoted_successor(r)) {
+                    step(r, ORCH_LOG_NOTICE, "ORCH-FAILOVER-CHOSEN", "choose",
+                         "new master: %s (recorded and already promoted by the interrupted "
+                         "recovery: completing it)",
+                         r->parts[r->chosen].name);
+                    r->adopted = true; /* recorded, then made writable (again: idempotent) */
+                    r->ph = PH_RECORD_SUCCESSOR;
+                    continue;
                 }
                 if (r->chosen == CANDIDATE_NONE) {
                     fail(r,
