@@ -190,6 +190,36 @@ static void note_rows_failure(orch_err result, const char *message, json_t *rows
     json_decref(rows);
 }
 
+/* The durable fence of a dead master: sent by every leader when its agent reports. */
+static char *pending_fence_stmt(const recovery *r)
+{
+    orch_sbuf b = {0};
+    orch_sbuf_str(&b, "INSERT INTO pending_fence (hostname, port, recovery_uid, epoch, "
+                      "recorded_at) VALUES (");
+    store_sql_string(&b, r->failed.host);
+    orch_sbuf_fmt(&b, ", %u, ", r->failed.port);
+    store_sql_string(&b, r->uid);
+    orch_sbuf_fmt(&b,
+                  ", %llu, NOW(6)) ON DUPLICATE KEY UPDATE recovery_uid = "
+                  "VALUES(recovery_uid), epoch = VALUES(epoch), recorded_at = NOW(6)",
+                  (unsigned long long)r->epoch);
+    return stmt_done(&b);
+}
+
+/* Fire and forget: the dead master's durable fence is no longer needed. */
+static void drop_pending_fence(recovery *r)
+{
+    orch_sbuf b = {0};
+    orch_sbuf_str(&b, "DELETE FROM pending_fence WHERE hostname = ");
+    store_sql_string(&b, r->failed.host);
+    orch_sbuf_fmt(&b, " AND port = %u", r->failed.port);
+    char **s = stmts_new(1);
+    if (s != NULL) {
+        s[0] = stmt_done(&b);
+        batch(r->m, "pending fence", s, 1, note_rows_failure, (void *)"pending fence");
+    }
+}
+
 static bool cluster_selected(const recovery_mgr *m, const char *cluster, const char *alias)
 {
     const orch_strlist *f = m->c.recover_clusters;
@@ -363,7 +393,10 @@ static void fail(recovery *r, const char *fmt, ...)
         return;
     }
     step(r, ORCH_LOG_ERROR, "ORCH-FAILOVER-FAILED", "failed", "%s", r->error);
-    /* Before promotion nothing irreversible happened: let replicas resume. */
+    /* Before promotion nothing irreversible happened: let replicas resume,
+     * and the old master keep its place should it return. */
+    if (!r->promoted && !r->intermediate)
+        drop_pending_fence(r);
     if (!r->promoted) {
         for (size_t i = 0; i < r->nparts; i++) {
             if (!r->parts[i].fresh)
@@ -494,30 +527,23 @@ static void on_reply(commander_reply *rep, void *arg)
         if (ok) {
             step(r, ORCH_LOG_NOTICE, "ORCH-FAILOVER-FENCED", "fence",
                  "old master %s fenced: read_only and client connections killed", who);
+            drop_pending_fence(r);
         } else if (rep->status == COMMANDER_REPLIED &&
                    rep->result == ORCH__COMMAND_RESULT__RESULT_DEFERRED) {
             step(r, ORCH_LOG_NOTICE, "ORCH-FAILOVER-FENCED", "fence",
                  "old master %s: its agent recorded the fence and applies it when the server "
                  "answers",
                  who);
+            drop_pending_fence(r);
         } else {
             step(r, ORCH_LOG_WARN, "ORCH-FAILOVER-FENCED", "fence",
                  "old master %s: agent unreachable (%s); fence recorded, sent when it reports", who,
                  what);
-            /* recorded in the backend: every leader retries when the agent is heard */
-            orch_sbuf b = {0};
-            orch_sbuf_str(&b, "INSERT INTO pending_fence (hostname, port, recovery_uid, epoch, "
-                              "recorded_at) VALUES (");
-            store_sql_string(&b, r->failed.host);
-            orch_sbuf_fmt(&b, ", %u, ", r->failed.port);
-            store_sql_string(&b, r->uid);
-            orch_sbuf_fmt(&b,
-                          ", %llu, NOW(6)) ON DUPLICATE KEY UPDATE recovery_uid = "
-                          "VALUES(recovery_uid), epoch = VALUES(epoch), recorded_at = NOW(6)",
-                          (unsigned long long)r->epoch);
+            /* recorded in the backend (again: the row is written with the
+             * successor): every leader retries when the agent is heard */
             char **s = stmts_new(1);
             if (s != NULL) {
-                s[0] = stmt_done(&b);
+                s[0] = pending_fence_stmt(r);
                 batch(r->m, "pending fence", s, 1, note_rows_failure, (void *)"pending fence");
             }
             recovery_mgr *m = r->m;
@@ -834,6 +860,13 @@ static void on_successor_recorded(orch_err result, const char *message, json_t *
     advance(r);
 }
 
+/*
+ * Records the successor and, for a dead master, its fence, in one batch before
+ * anything irreversible: a leader that dies between the promotion and the
+ * fence leaves the fence to the next leader (sent when the old master's agent
+ * reports), and a resumed recovery promotes the same successor. A recovery
+ * that fails before promoting drops the fence again.
+ */
 static void record_successor(recovery *r)
 {
     const part *c = &r->parts[r->chosen];
@@ -842,14 +875,18 @@ static void record_successor(recovery *r)
     store_sql_string(&b, c->key.host);
     orch_sbuf_fmt(&b, ", successor_port = %u WHERE uid = ", c->key.port);
     store_sql_string(&b, r->uid);
-    char **s = stmts_new(1);
+    size_t n = r->intermediate ? 1 : 2;
+    char **s = stmts_new(n);
     if (s == NULL) {
+        orch_sbuf_fini(&b);
         fail(r, "out of memory");
         return;
     }
     s[0] = stmt_done(&b);
+    if (n == 2)
+        s[1] = pending_fence_stmt(r);
     r->pending++;
-    batch(r->m, "recovery successor", s, 1, on_successor_recorded, r);
+    batch(r->m, "recovery successor", s, n, on_successor_recorded, r);
 }
 
 /* ---- hooks ------------------------------------------------------------------------- */
@@ -1839,6 +1876,20 @@ void recovery_leadership(recovery_mgr *m, bool leader)
     }
     /* a new leader judges afresh: incidents are logged and recorded again */
     m->nincident = 0;
+    /* Recoveries a deposed leader left running are over: interrupted (their
+     * lock and recorded successor stay for a resumed recovery of the cluster;
+     * a dead master's fence, recorded with the successor, is loaded next). */
+    char **u = stmts_new(1);
+    if (u != NULL) {
+        orch_sbuf b = {0};
+        orch_sbuf_fmt(&b,
+                      "UPDATE recovery SET state = 'interrupted', ended_at = NOW(6) WHERE state = "
+                      "'running' AND epoch < %llu",
+                      (unsigned long long)election_leader_epoch(m->d.el, orch_mono_ms()));
+        u[0] = stmt_done(&b);
+        batch(m, "interrupted recoveries", u, 1, note_rows_failure,
+              (void *)"interrupted recoveries");
+    }
     char **s = stmts_new(1);
     if (s != NULL) {
         s[0] = strdup("SELECT hostname, port, recovery_uid FROM pending_fence");
