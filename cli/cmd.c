@@ -122,11 +122,12 @@ static const ctl_cmd table[] = {
     {"replication-analysis", G_RECO, 0, A_C, "/api/replication-analysis[/{c}]", NULL,
      CTL_OUT_ANALYSIS, 0, "Print the failure analysis of the clusters.",
      "One line per analysed instance: \"host:port (cluster NAME): Analysis\".", NULL},
-    {"recover", G_RECO, A_I, 0, "/api/recover/{i}", NULL, CTL_OUT_DETAILS_KEY, CTL_CMD_WRITE,
-     "Recover a failed instance now.",
-     "Runs the recovery even if one ran recently (no anti-flapping block). Prints the\n"
-     "promoted instance.",
-     "orchctl recover -i db1"},
+    {"recover", G_RECO, A_I, A_D, "/api/recover/{i}[/{d}]", NULL, CTL_OUT_DETAILS_KEY,
+     CTL_CMD_WRITE, "Recover a failed instance now.",
+     "Runs the recovery even if one ran recently (no anti-flapping block). With -d,\n"
+     "that direct replica is promoted (after catching up from the most advanced) or\n"
+     "the recovery refuses and says why. Prints the promoted instance.",
+     "orchctl recover -i db1 -d db3"},
     {"graceful-master-takeover", G_RECO, A_C, A_D, "/api/graceful-master-takeover/{c}[/{d}]", NULL,
      CTL_OUT_SUCCESSOR, CTL_CMD_WRITE, "Planned switchover to a replica.",
      "With -d the designated replica is promoted; without it the master must have a\n"
@@ -142,7 +143,10 @@ static const ctl_cmd table[] = {
      "Even though the master looks healthy. The coordinator picks the replica.", NULL},
     {"force-master-takeover", G_RECO, A_C | A_D, 0, "/api/force-master-takeover/{c}/{d}", NULL,
      CTL_OUT_SUCCESSOR, CTL_CMD_WRITE, "Fail the master over now, promoting -d.",
-     "-d must be a direct replica of the master.", NULL},
+     "Even though the master looks healthy: -d, a direct replica of the master, is\n"
+     "promoted and the old master fenced (read-only, its clients killed), left out of\n"
+     "replication. Prints the new master.",
+     "orchctl force-master-takeover -a main -d db2"},
     {"ack-cluster-recoveries", G_RECO, A_C | CTL_A_REASON, 0,
      "/api/ack-recovery/cluster/{c}?comment={reason}", NULL, CTL_OUT_DETAILS_TEXT, CTL_CMD_WRITE,
      "Acknowledge a cluster's recoveries.",

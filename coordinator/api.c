@@ -177,6 +177,7 @@ static void h_check_global(api_req *r);
 static void h_blocked(api_req *r);
 static void h_recover(api_req *r);
 static void h_force_failover(api_req *r);
+static void h_force_takeover(api_req *r);
 static void h_operation(api_req *r);
 static void h_ack_cluster(api_req *r);
 static void h_ack_instance(api_req *r);
@@ -260,6 +261,7 @@ static const api_route routes[] = {
     {"api/recover/:host/:port/:chost/:cport", h_recover, L},
     {"api/force-master-failover/:host/:port", h_force_failover, L},
     {"api/force-master-failover/:hint", h_force_failover, L},
+    {"api/force-master-takeover/:clusterHint/:designatedHost/:designatedPort", h_force_takeover, L},
     /* topology operations (operations.c) */
     {"api/relocate/:host/:port/:belowHost/:belowPort", h_operation, L},
     {"api/relocate-replicas/:host/:port/:belowHost/:belowPort", h_operation, L},
@@ -1388,7 +1390,6 @@ struct api_pending {
     bool recovered;
     char rec_msg[1024];
     char uid[64];
-    char note[ORCH_KEY_STRLEN + 96];
     /* a requested operation */
     operation_kind op_kind;
     orch_key op_key, op_target;
@@ -1486,13 +1487,13 @@ static const analysis_result *be_analysis(void *arg)
     return a->deps.rec != NULL ? recovery_analysis(a->deps.rec) : NULL;
 }
 
-static orch_err be_recover(void *arg, const orch_key *failed, bool force, const char *reason,
-                           recovery_done_fn done, void *done_arg, char *msg, size_t msglen)
+static orch_err be_recover(void *arg, const recovery_req *req, recovery_done_fn done,
+                           void *done_arg, char *msg, size_t msglen)
 {
     api *a = arg;
     if (a->deps.rec == NULL)
         return orch_fail(msg, msglen, ORCH_ERR_CLOSED, "this coordinator runs no recoveries");
-    return recovery_request(a->deps.rec, failed, force, reason, done, done_arg, msg, msglen);
+    return recovery_request(a->deps.rec, req, done, done_arg, msg, msglen);
 }
 
 static orch_err be_submit_op(void *arg, const store_op *op, store_done_fn done, void *done_arg,
@@ -2120,20 +2121,20 @@ static void recover_answer(api_pending *p, json_t *rec)
     if (p->force) {
         /* orchestrator: "Master failed over" with the TopologyRecovery */
         if (p->recovered)
-            snprintf(msg, sizeof(msg), "Master failed over: %s%s%s (recovery %s)%s", who,
-                     succ_str[0] ? " -> " : "", succ_str, p->uid, p->note);
+            snprintf(msg, sizeof(msg), "Master failed over: %s%s%s (recovery %s)", who,
+                     succ_str[0] ? " -> " : "", succ_str, p->uid);
         else
-            snprintf(msg, sizeof(msg), "Master not failed over: %s (recovery %s)%s", p->rec_msg,
-                     p->uid[0] ? p->uid : "not started", p->note);
+            snprintf(msg, sizeof(msg), "Master not failed over: %s (recovery %s)", p->rec_msg,
+                     p->uid[0] ? p->uid : "not started");
         details = rec != NULL ? rec : json_null();
     } else {
         /* orchestrator: "Recovery executed on <key>" with the promoted key */
         if (p->recovered)
-            snprintf(msg, sizeof(msg), "Recovery executed on %s%s%s (recovery %s)%s", who,
-                     succ_str[0] ? ": promoted " : "", succ_str, p->uid, p->note);
+            snprintf(msg, sizeof(msg), "Recovery executed on %s%s%s (recovery %s)", who,
+                     succ_str[0] ? ": promoted " : "", succ_str, p->uid);
         else
-            snprintf(msg, sizeof(msg), "Recovery of %s failed: %s (recovery %s)%s", who, p->rec_msg,
-                     p->uid[0] ? p->uid : "not started", p->note);
+            snprintf(msg, sizeof(msg), "Recovery of %s failed: %s (recovery %s)", who, p->rec_msg,
+                     p->uid[0] ? p->uid : "not started");
         details = p->recovered ? (json_is_object(succ) ? json_incref(succ) : json_null())
                                : render_key(&p->failed);
         json_decref(rec);
@@ -2171,13 +2172,21 @@ static void on_recovered(void *arg, bool ok, const char *message, const char *ui
     pending_sql(p, "recovery record", orch_sbuf_finish(&b), on_recovery_record);
 }
 
-/* Starts the recovery of failed (force: force-master-failover) and answers when it ends. */
-static void request_recovery(api_req *r, const orch_key *failed, bool force, const char *note)
+/*
+ * Starts the recovery of failed (force: force-master-failover, or with a
+ * candidate force-master-takeover; candidate NULL: orch chooses) and answers
+ * when it ends.
+ */
+static void request_recovery(api_req *r, const orch_key *failed, bool force,
+                             const orch_key *candidate)
 {
     char user[256], reason[512];
     request_user(r, user, sizeof(user));
     snprintf(reason, sizeof(reason), "%s requested through the API by %s",
-             force ? "force-master-failover" : "recover", user);
+             !force      ? "recover"
+             : candidate ? "force-master-takeover"
+                         : "force-master-failover",
+             user);
     api_pending *p = pending_new(r);
     if (p == NULL) {
         reply_error(r, 500, "out of memory");
@@ -2185,10 +2194,12 @@ static void request_recovery(api_req *r, const orch_key *failed, bool force, con
     }
     p->force = force;
     p->failed = *failed;
-    snprintf(p->note, sizeof(p->note), "%s", note ? note : "");
+    recovery_req req = {
+        .failed = *failed, .force = force, .has_candidate = candidate != NULL, .reason = reason};
+    if (candidate != NULL)
+        req.candidate = *candidate;
     char msg[512];
-    orch_err e =
-        r->a->be.recover(r->a->be.arg, failed, force, reason, on_recovered, p, msg, sizeof(msg));
+    orch_err e = r->a->be.recover(r->a->be.arg, &req, on_recovered, p, msg, sizeof(msg));
     if (e == ORCH_OK)
         return; /* p may already be answered and gone */
     int code = status_of(e);
@@ -2205,19 +2216,29 @@ static void request_recovery(api_req *r, const orch_key *failed, bool force, con
 
 /*
  * orchestrator's recover: the failed instance's recovery now (no anti-flap
- * block for a requested one). A candidate is accepted for compatibility and
- * not used yet (the Message says so); orch's own choice rules apply.
+ * block for a requested one). A candidate, a direct replica, is promoted if
+ * eligible (after catching up from the most advanced); otherwise the recovery
+ * refuses and says why.
  */
 static void h_recover(api_req *r)
 {
     reg_instance *i = instance_of_request(r);
     if (i == NULL)
         return;
-    char note[ORCH_KEY_STRLEN + 96] = "";
-    if (r->has_cand)
-        snprintf(note, sizeof(note),
-                 "; candidate %s ignored: orch chooses the new master itself for now", r->cand_str);
-    request_recovery(r, &i->key, false, note);
+    request_recovery(r, &i->key, false, r->has_cand ? &r->cand : NULL);
+}
+
+/* orchestrator's force-master-takeover: the master fails over to the designated replica now. */
+static void h_force_takeover(api_req *r)
+{
+    reg_cluster *cl = cluster_of_request(r);
+    if (cl == NULL)
+        return;
+    if (cl->master == NULL) {
+        reply_error(r, 404, "No masters found for %s", cl->name);
+        return;
+    }
+    request_recovery(r, &cl->master->key, true, &r->cand);
 }
 
 /* orchestrator's force-master-failover: the cluster's master fails over even if healthy. */

@@ -105,8 +105,8 @@ typedef struct api_health_info {
  */
 typedef struct api_backend {
     const analysis_result *(*analysis)(void *arg);
-    orch_err (*recover)(void *arg, const orch_key *failed, bool force, const char *reason,
-                        recovery_done_fn done, void *done_arg, char *msg, size_t msglen);
+    orch_err (*recover)(void *arg, const recovery_req *req, recovery_done_fn done, void *done_arg,
+                        char *msg, size_t msglen);
     orch_err (*submit_op)(void *arg, const store_op *op, store_done_fn done, void *done_arg,
                           char *msg, size_t msglen);
     orch_err (*submit_batch)(void *arg, const char *what, char **stmts, size_t n,

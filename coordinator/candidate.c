@@ -961,6 +961,27 @@ static orch_err choose_among_fresh(chooser *c, candidate_result *out, const work
     }
 
     const work *best = c->ranked[0];
+    const char *d = c->p->designated;
+    if (d != NULL && d[0] != '\0') {
+        best = NULL;
+        for (size_t k = 0; k < c->n_ranked && best == NULL; k++)
+            if (strcmp(c->ranked[k]->in->key, d) == 0)
+                best = c->ranked[k];
+        if (best == NULL) {
+            const work *x = NULL;
+            for (size_t i = 0; i < c->n && x == NULL; i++)
+                if (strcmp(c->w[i].in->key, d) == 0)
+                    x = &c->w[i];
+            char why[CANDIDATE_REASON_MAX];
+            snprintf(why, sizeof(why), "the designated replica %.300s %s%.600s", d,
+                     x == NULL       ? "is not a replica of the failed master"
+                     : !x->in->fresh ? "did not answer the freeze"
+                                     : "is excluded: ",
+                     x != NULL && x->in->fresh ? x->excl : "");
+            refuse(out, false, why);
+            return ORCH_OK;
+        }
+    }
     out->unreachable = best->reach_missing;
     rule_unreachable(c, best);
     rule_semi_sync(c, best);

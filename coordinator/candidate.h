@@ -96,6 +96,14 @@ typedef struct candidate_params {
      * flavors, none eligible still refuse.
      */
     bool force;
+    /*
+     * The replica an operator named ("host:port", as in candidate_input.key;
+     * NULL or "": none). It is chosen if eligible, catching up from the most
+     * advanced first when behind; the data-protecting refusals still apply
+     * (force overrides them). Excluded or unknown, the choice refuses and
+     * says why: never another replica in its place.
+     */
+    const char *designated;
 } candidate_params;
 
 /* What becomes of a replica once the new master is promoted. */

@@ -116,6 +116,7 @@ struct recovery {
     char failed_name[ORCH_KEY_STRLEN];
     char failed_url[512];
     char analysis[64];
+    char designated[ORCH_KEY_STRLEN]; /* the replica the operator named, or "" */
     char *description;
     bool force, manual, intermediate;
     char reason[256];
@@ -660,7 +661,8 @@ static void choose(recovery *r)
     }
     candidate_params params = {.master_dc = r->master_dc[0] ? r->master_dc : NULL,
                                .master_region = r->master_region[0] ? r->master_region : NULL,
-                               .force = r->force};
+                               .force = r->force,
+                               .designated = r->designated[0] ? r->designated : NULL};
     orch_err err = candidate_choose(in, n, &params, &r->cr);
     free(in);
     if (err != ORCH_OK) {
@@ -680,8 +682,12 @@ static void choose(recovery *r)
     char *t = r->cr.target ? orch_gtid_set_format(r->cr.target) : NULL;
     snprintf(r->target, sizeof(r->target), "%s", t ? t : "");
     free(t);
-    step(r, ORCH_LOG_NOTICE, "ORCH-FAILOVER-CHOSEN", "choose", "new master: %s (%s)%s%s%s%s",
-         r->parts[r->chosen].name, r->cr.ranking[0].why,
+    const char *why = "";
+    for (size_t k = 0; k < r->cr.n_ranking; k++)
+        if (r->cr.ranking[k].index == r->chosen)
+            why = r->cr.ranking[k].why;
+    step(r, ORCH_LOG_NOTICE, "ORCH-FAILOVER-CHOSEN", "choose", "new master: %s (%s%s)%s%s%s%s",
+         r->parts[r->chosen].name, why, r->designated[0] ? "; designated by the operator" : "",
          r->source != CANDIDATE_NONE ? "; first catches up from " : "",
          r->source != CANDIDATE_NONE ? r->parts[r->source].name : "",
          r->cr.forced_past[0] ? "; forced past: " : "", r->cr.forced_past);
@@ -910,8 +916,10 @@ static void hook_vars_of(const recovery *r, hook_vars *v, char *lost, size_t los
                      .recovery_uid = r->uid,
                      .is_successful = r->succeeded,
                      .orch_host = r->m->c.node,
-                     .command =
-                         r->manual ? (r->force ? "force-master-failover" : "recover") : "automated",
+                     .command = !r->manual                 ? "automated"
+                                : !r->force                ? "recover"
+                                : r->designated[0] != '\0' ? "force-master-takeover"
+                                                           : "force-master-failover",
                      .reason = r->reason};
 }
 
@@ -1293,6 +1301,9 @@ static void finish(recovery *r)
     else
         m->stats.failed++;
     const char *successor = r->promoted && !r->intermediate ? r->parts[r->chosen].name : "";
+    /* the cluster is named after its master now: its alias follows */
+    if (r->succeeded && successor[0] != '\0' && strcmp(r->alias, r->cluster) != 0)
+        store_move_cluster_alias(m->d.st, r->alias, successor);
     orch_log(r->succeeded ? ORCH_LOG_NOTICE : ORCH_LOG_ERROR, "ORCH-FAILOVER-END", r->cluster,
              "[%s] %s in %lld ms%s%s%s%s%s%s", r->uid, state, (long long)took,
              successor[0] ? "; new master " : "", successor, r->lost[0] ? "; lost: " : "", r->lost,
@@ -1542,12 +1553,14 @@ static void consider(recovery_mgr *m, const analysis_cluster *c, const analysis_
     advance(r);
 }
 
-orch_err recovery_request(recovery_mgr *m, const orch_key *failed, bool force, const char *reason,
-                          recovery_done_fn done, void *arg, char *msg, size_t msglen)
+orch_err recovery_request(recovery_mgr *m, const recovery_req *req, recovery_done_fn done,
+                          void *arg, char *msg, size_t msglen)
 {
     if (!leading(m))
         return orch_fail(msg, msglen, ORCH_ERR_STATE, "this node is not the leader");
     registry_refresh(m->d.reg);
+    const orch_key *failed = &req->failed;
+    bool force = req->force;
     reg_instance *in = registry_get(m->d.reg, failed);
     char name[ORCH_KEY_STRLEN];
     orch_key_format(failed, name, sizeof(name));
@@ -1555,6 +1568,19 @@ orch_err recovery_request(recovery_mgr *m, const orch_key *failed, bool force, c
         return orch_fail(msg, msglen, ORCH_ERR_NOTFOUND, "unknown instance %s", name);
     if (in->nreplicas == 0)
         return orch_fail(msg, msglen, ORCH_ERR_REFUSED, "%s has no replicas to promote", name);
+    const reg_instance *cand = NULL;
+    if (req->has_candidate) {
+        char cname[ORCH_KEY_STRLEN];
+        orch_key_format(&req->candidate, cname, sizeof(cname));
+        for (size_t i = 0; i < in->nreplicas && cand == NULL; i++)
+            if (orch_key_equal(&in->replicas[i]->key, &req->candidate))
+                cand = in->replicas[i];
+        if (cand == NULL)
+            return orch_fail(
+                msg, msglen,
+                registry_get(m->d.reg, &req->candidate) ? ORCH_ERR_REFUSED : ORCH_ERR_NOTFOUND,
+                "%s is not a direct replica of %s: it cannot be designated", cname, name);
+    }
     const reg_cluster *cl = in->cluster;
     if (cl != NULL && active_for(m, cl->name) != NULL)
         return orch_fail(msg, msglen, ORCH_ERR_STATE, "a recovery of %s is already running",
@@ -1564,10 +1590,12 @@ orch_err recovery_request(recovery_mgr *m, const orch_key *failed, bool force, c
         return orch_fail(msg, msglen, ORCH_ERR_REFUSED,
                          "%s is not seen as failed (%s); force-master-failover overrides", name,
                          e ? analysis_code_name(e->code) : "NoProblem");
-    recovery *r =
-        recovery_create(m, in, e, force ? "ForceMasterFailover" : "Recover", true, force, reason);
+    const char *code = !force ? "Recover" : cand ? "ForceMasterTakeover" : "ForceMasterFailover";
+    recovery *r = recovery_create(m, in, e, code, true, force, req->reason);
     if (r == NULL)
         return orch_fail(msg, msglen, ORCH_ERR_NOMEM, "out of memory");
+    if (cand != NULL)
+        snprintf(r->designated, sizeof(r->designated), "%s", cand->name);
     r->done = done;
     r->done_arg = arg;
     advance(r);

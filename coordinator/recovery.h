@@ -107,13 +107,27 @@ const analysis_result *recovery_analysis(recovery_mgr *m);
 typedef void (*recovery_done_fn)(void *arg, bool ok, const char *message, const char *uid);
 
 /*
- * An operator asks to recover the master failed (orchestrator's recover and,
- * with force, force-master-failover: no analysis verdict needed, refusals that
- * protect data overridden). Leader only. done runs when the recovery ends.
+ * What an operator asks: orchestrator's recover (the failed master, and
+ * optionally the replica to promote) and, with force, force-master-failover
+ * and force-master-takeover (no analysis verdict needed, refusals that protect
+ * data overridden).
  */
-orch_err recovery_request(recovery_mgr *m, const orch_key *failed, bool force, const char *reason,
-                          recovery_done_fn done, void *arg, char *msg,
-                          size_t msglen) ORCH_MUST_CHECK;
+typedef struct recovery_req {
+    orch_key failed;
+    bool force;
+    bool has_candidate; /* candidate: a direct replica of failed, promoted if eligible */
+    orch_key candidate;
+    const char *reason; /* for the log, hooks and audit; may be NULL */
+} recovery_req;
+
+/*
+ * Starts the requested recovery. Leader only. Refused here (msg says why):
+ * unknown instance, no replicas, a candidate that is not a direct replica, a
+ * recovery of the cluster running, not failed without force. done runs when
+ * the recovery ends.
+ */
+orch_err recovery_request(recovery_mgr *m, const recovery_req *req, recovery_done_fn done,
+                          void *arg, char *msg, size_t msglen) ORCH_MUST_CHECK;
 
 /* Counters for /metrics and /api/status. */
 typedef struct recovery_stats {

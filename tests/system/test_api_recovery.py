@@ -155,27 +155,27 @@ def test_analysis_operator_state_and_requested_recovery(sandbox, make_orch):
     assert ok(orch, leader, "/api/audit-recovery") == []  # detection only: nothing recovered
 
     # asked of a follower, which forwards it: the leader recovers, and the
-    # answer comes when it is over: db3, the registered candidate
+    # answer comes when it is over: db4, the candidate named in the request,
+    # over db3, the registered one
     t0 = time.monotonic()
     body = ok(orch, follower,
-              f"/api/recover/{key(sandbox, 'db1')}/{key(sandbox, 'db2')}")
+              f"/api/recover/{key(sandbox, 'db1')}/{key(sandbox, 'db4')}")
     assert logged(orch, follower, "ORCH-API-FORWARD")
     print(f"recover answered after {(time.monotonic() - t0) * 1000:.0f} ms: {body['Message']}")
-    assert "candidate 127.0.0.1:" in body["Message"] and "ignored" in body["Message"]
-    assert body["Details"] == {"Hostname": "127.0.0.1", "Port": sandbox.servers["db3"].port}
-    new = wait_until(lambda: failed_over(sandbox, {"db1"}), 10, "db3 writable, db2 and db4 following")
-    assert new == "db3"
-    sandbox.sql("db3", "CREATE DATABASE IF NOT EXISTS app")
-    sandbox.sql("db3", "CREATE TABLE app.t (id INT PRIMARY KEY)")
-    sandbox.sql("db3", "INSERT INTO app.t VALUES (1)")
-    sandbox.wait_replication(timeout=10, names=["db2", "db4"])
+    assert body["Details"] == {"Hostname": "127.0.0.1", "Port": sandbox.servers["db4"].port}
+    new = wait_until(lambda: failed_over(sandbox, {"db1"}), 10, "db4 writable, db2 and db3 following")
+    assert new == "db4"
+    sandbox.sql("db4", "CREATE DATABASE IF NOT EXISTS app")
+    sandbox.sql("db4", "CREATE TABLE app.t (id INT PRIMARY KEY)")
+    sandbox.sql("db4", "INSERT INTO app.t VALUES (1)")
+    sandbox.wait_replication(timeout=10, names=["db2", "db3"])
 
     # the audit: one succeeded recovery, its steps, the detection
     recs = ok(orch, follower, "/api/audit-recovery")
     assert len(recs) == 1, recs
     rec = recs[0]
     assert rec["IsSuccessful"] and not rec["IsActive"] and not rec["Acknowledged"]
-    assert rec["SuccessorKey"]["Port"] == sandbox.servers["db3"].port
+    assert rec["SuccessorKey"]["Port"] == sandbox.servers["db4"].port
     assert rec["AnalysisEntry"]["AnalyzedInstanceKey"]["Port"] == sandbox.servers["db1"].port
     assert rec["AnalysisEntry"]["ClusterDetails"] == {"ClusterName": cluster, "ClusterAlias": "shop",
                                                       "ClusterDomain": ""}
@@ -189,7 +189,7 @@ def test_analysis_operator_state_and_requested_recovery(sandbox, make_orch):
     assert uid in body["Message"]
     for path in ("/api/audit-recovery/alias/shop", f"/api/audit-recovery/cluster/{cluster}",
                  f"/api/audit-recovery/uid/{uid}", "/api/audit-recovery/0",
-                 f"/api/audit-recovery/{q('127.0.0.1:' + str(sandbox.servers['db3'].port))}"):
+                 f"/api/audit-recovery/{q('127.0.0.1:' + str(sandbox.servers['db4'].port))}"):
         assert [r["UID"] for r in ok(orch, leader, path)] == [uid], path
     assert ok(orch, leader, "/api/audit-recovery/1") == []
     assert ok(orch, leader, "/api/audit-recovery?page=1") == []
@@ -208,10 +208,15 @@ def test_analysis_operator_state_and_requested_recovery(sandbox, make_orch):
         dead[0]["Id"]
     ok(orch, leader, "/api/audit-failure-detection/x", 400)
 
-    # the new topology has nothing to say about db3's cluster
-    new_cluster = f"127.0.0.1:{sandbox.servers['db3'].port}"
+    # the chosen one was the designated one; the cluster's alias followed it
+    choose = [s["Message"] for s in steps if s["Orch"]["Step"] == "choose"]
+    assert "designated by the operator" in choose[0], choose
+    wait_until(lambda: ok(orch, leader, "/api/cluster-info/alias/shop")["ClusterName"]
+               == f"127.0.0.1:{sandbox.servers['db4'].port}", 5, "the alias on db4's cluster")
+    # the new topology has nothing to say about db4's cluster
+    new_cluster = f"127.0.0.1:{sandbox.servers['db4'].port}"
     wait_until(lambda: problems(orch, leader, new_cluster) == [], 10,
-               "a healthy cluster under db3")
+               "a healthy cluster under db4")
     stop_clean(orch)
 
 

@@ -446,6 +446,15 @@ def test_write_command_families(orchctl, sandbox, make_orch):
     assert ok("ack-cluster-recoveries", "-i", db["db3"], "--reason", "db1 disk died") == ["1"]
     assert ok("ack-all-recoveries", "--reason", "all seen") == ["0"]
     assert [r for r in ok("audit-recovery") if "DeadMaster" in r][0].endswith("ok acked")
+    # force-master-takeover: the healthy master db3 hands over to db2 now; db3 is fenced
+    assert ok("force-master-takeover", "-a", db["db3"], "-d", db["db2"]) == [db["db2"]]
+    wait_until(lambda: ok("which-cluster-master", "-i", db["db4"]) == [db["db2"]], 10,
+               "db4 in db2's cluster")
+    assert sandbox.servers["db2"].value("SELECT @@read_only") == 0
+    assert sandbox.servers["db3"].value("SELECT @@read_only") == 1
+    assert any("ForceMasterTakeover" in r and r.endswith("ok") for r in ok("audit-recovery"))
+    refused("force-master-takeover", "-a", db["db2"], "-d", db["db3"],
+            want="is not a direct replica")
 
 
 def test_three_urls_find_the_leader_and_survive_its_loss(orchctl, sandbox, make_orch):

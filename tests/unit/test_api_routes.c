@@ -66,6 +66,7 @@ typedef struct fake {
     orch_err op_result;   /* the operator write's outcome */
     /* what the last calls asked */
     orch_key recovered;
+    orch_key candidate; /* port 0: none */
     bool force;
     char reason[256];
     store_op op;
@@ -216,13 +217,14 @@ static const analysis_result *fake_analysis(void *arg)
     return ((fake *)arg)->res;
 }
 
-static orch_err fake_recover(void *arg, const orch_key *failed, bool force, const char *reason,
-                             recovery_done_fn done, void *done_arg, char *msg, size_t msglen)
+static orch_err fake_recover(void *arg, const recovery_req *req, recovery_done_fn done,
+                             void *done_arg, char *msg, size_t msglen)
 {
     fake *fk = arg;
-    fk->recovered = *failed;
-    fk->force = force;
-    snprintf(fk->reason, sizeof(fk->reason), "%s", reason);
+    fk->recovered = req->failed;
+    fk->force = req->force;
+    fk->candidate = req->has_candidate ? req->candidate : (orch_key){0};
+    snprintf(fk->reason, sizeof(fk->reason), "%s", req->reason);
     if (fk->recover_err != ORCH_OK) {
         snprintf(msg, msglen, "%s", "127.0.0.1:3301 is not seen as failed (NoProblem)");
         return fk->recover_err;
@@ -1220,9 +1222,20 @@ static void test_recover_routes(void **state)
     assert_string_equal(f->fk.reason, "recover requested through the API by orch");
     assert_non_null(strstr(f->fk.sql, "WHERE r.uid = "));
 
-    expect_free(f, "/api/recover/db.example/3302/127.0.0.1/3303", 200,
-                "candidate 127.0.0.1:3303 ignored");
+    assert_int_equal(f->fk.candidate.port, 0);
+    expect_free(f, "/api/recover/db.example/3302/127.0.0.1/3303", 200, "Recovery executed on");
     assert_int_equal(f->fk.recovered.port, 3302); /* through the alias, canonical */
+    assert_int_equal(f->fk.candidate.port, 3303); /* passed on to the recovery */
+    assert_false(f->fk.force);
+
+    /* force-master-takeover: the cluster's master, forced, to the designated replica */
+    r = expect(f, "/api/force-master-takeover/main/127.0.0.1/3303", 200,
+               "Master failed over: 127.0.0.1:3301 -> 127.0.0.1:3303");
+    resp_free(&r);
+    assert_int_equal(f->fk.recovered.port, 3301);
+    assert_int_equal(f->fk.candidate.port, 3303);
+    assert_true(f->fk.force);
+    assert_string_equal(f->fk.reason, "force-master-takeover requested through the API by orch");
 
     const char *force[] = {"/api/force-master-failover/main",
                            "/api/force-master-failover/127.0.0.1:3303",
@@ -1706,6 +1719,8 @@ static void test_route_table(void **state)
         {"api/recover/h/1", "api/recover/:host/:port", true},
         {"api/recover/h/1/c/2", "api/recover/:host/:port/:chost/:cport", true},
         {"api/force-master-failover/c", "api/force-master-failover/:hint", true},
+        {"api/force-master-takeover/c/h/1",
+         "api/force-master-takeover/:clusterHint/:designatedHost/:designatedPort", true},
         {"api/ack-recovery/cluster/alias/a", "api/ack-recovery/cluster/alias/:alias", true},
         {"api/ack-recovery/x", "api/ack-recovery/:uid", true},
         {"api/ack-all-recoveries", "api/ack-all-recoveries", true},

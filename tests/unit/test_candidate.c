@@ -66,6 +66,7 @@ typedef struct tcase {
     orch_gtid_flavor flavor;
     bool force;
     const char *mdc, *mregion; /* NULL: dc1 / r1 */
+    const char *designated;    /* short key an operator named; NULL: none */
     rep reps[8];
     const char *chosen; /* short key; NULL: refused */
     const char *source; /* short key; NULL: no catch-up */
@@ -291,6 +292,9 @@ static char *run_order(const tcase *tc, const built *b, const size_t *perm)
         .master_region = tc->mregion != NULL ? tc->mregion : "r1",
         .force = tc->force,
     };
+    char dkey[64];
+    if (tc->designated != NULL)
+        p.designated = full_key(tc->designated, dkey, sizeof(dkey));
     candidate_result r;
     orch_err err = candidate_choose(in, b->n, &p, &r);
     if (err != ORCH_OK)
@@ -670,6 +674,42 @@ static const tcase mysql_cases[] = {
 /* ---- MariaDB ------------------------------------------------------------------------ */
 
 static const tcase mariadb_cases[] = {
+    /* an operator's designated replica (recover with a candidate, force-master-takeover) */
+    {.name = "designated: chosen over a better ranked one",
+     .flavor = MA,
+     .designated = "db2",
+     .reps = {{"db1", "0-1-100", .rule = 'P'}, {"db2", "0-1-100"}, {"db3", "0-1-100"}},
+     .chosen = "db2",
+     .target = "0-1-100",
+     .lost = ""},
+    {.name = "designated behind: catches up from the most advanced first",
+     .flavor = MA,
+     .designated = "db3",
+     .reps = {{"db1", "0-1-100"}, {"db2", "0-1-99"}, {"db3", "0-1-90"}},
+     .chosen = "db3",
+     .source = "db1",
+     .target = "0-1-100",
+     .lost = ""},
+    {.name = "designated must_not: refused, no other chosen in its place",
+     .flavor = MA,
+     .designated = "db2",
+     .reps = {{"db1", "0-1-100"}, {"db2", "0-1-100", .rule = 'M'}},
+     .reason = "the designated replica db2:3306 is excluded: must_not"},
+    {.name = "designated without binlogs: refused",
+     .flavor = MA,
+     .designated = "db2",
+     .reps = {{"db1", "0-1-100"}, {"db2", "0-1-100", .flags = NOBIN}},
+     .reason = "the designated replica db2:3306 is excluded"},
+    {.name = "designated stale: refused",
+     .flavor = MA,
+     .designated = "db2",
+     .reps = {{"db1", "0-1-100"}, {"db2", NULL, .flags = STALE}},
+     .reason = "the designated replica db2:3306 did not answer the freeze"},
+    {.name = "designated not a replica: refused",
+     .flavor = MA,
+     .designated = "db9",
+     .reps = {{"db1", "0-1-100"}, {"db2", "0-1-100"}},
+     .reason = "the designated replica db9:3306 is not a replica of the failed master"},
     {.name = "mariadb single replica",
      .flavor = MA,
      .reps = {{"db1", "0-1-100"}},
