@@ -63,6 +63,7 @@ typedef struct coord_config {
     int64_t lost_downtime_seconds;
     int64_t reasonable_lag_seconds;
     orch_strlist on_failure_detection, pre_failover, post_failover, post_unsuccessful_failover;
+    orch_strlist pre_graceful_takeover, post_graceful_takeover;
 
     char *tls_ca, *tls_cert, *tls_key; /* report listener (tls+tcp://) and command dialing */
     char *tls_server_name_suffix;      /* commands: agent certificate names */

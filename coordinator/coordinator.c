@@ -525,6 +525,8 @@ coordinator *coordinator_new(const char *config_path, coord_config *cfg, char *m
         goto fail;
     }
     operations_set_stale_after_ms(c->ops, c->cfg.stale_after_ms);
+    operations_set_takeover_hooks(c->ops, &c->cfg.pre_graceful_takeover,
+                                  &c->cfg.post_graceful_takeover, c->cfg.hook_timeout_ms);
 
     if (c->cfg.tls_ca != NULL) {
         orch_tls_files files = {

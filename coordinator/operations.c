@@ -15,6 +15,7 @@
 #include "candidate.h"
 #include "clock.h"
 #include "gtid.h"
+#include "hooks.h"
 #include "log.h"
 #include "sbuf.h"
 
@@ -149,14 +150,15 @@ typedef enum step_code {
     S_VERIFY,   /* every link: the channel names the new master, threads running */
     S_SINGLE,   /* the one command of a simple operation (restart: the stop) */
     S_START,    /* restart-replica: the start */
+    S_PRE_HOOK, /* takeover: the pre_graceful_takeover hooks (a failing one aborts) */
     S_END,      /* release the locks, answer */
 } step_code;
 
 static const char *step_name(step_code s)
 {
-    static const char *const n[] = {"lock",     "freeze",        "read-only", "wait-gtid", "reset",
-                                    "writable", "change-master", "verify",    "command",   "start",
-                                    "end"};
+    static const char *const n[] = {"lock",    "freeze",   "read-only",     "wait-gtid",
+                                    "reset",   "writable", "change-master", "verify",
+                                    "command", "start",    "pre-hooks",     "end"};
     return (size_t)s < sizeof(n) / sizeof(n[0]) ? n[s] : "?";
 }
 
@@ -184,6 +186,8 @@ struct operations {
     recovery_deps d;
     char node[128];
     int64_t command_timeout_ms, wait_gtid_timeout_ms, stale_after_ms;
+    const orch_strlist *pre_takeover, *post_takeover; /* borrowed; NULL: none */
+    int64_t hook_timeout_ms;
     op *active;
 };
 
@@ -222,8 +226,8 @@ struct op {
 
 static const step_code prog_link[] = {S_LOCK, S_CHANGE, S_VERIFY, S_END};
 static const step_code prog_take_master[] = {S_LOCK, S_FREEZE, S_WAIT, S_CHANGE, S_VERIFY, S_END};
-static const step_code prog_takeover[] = {S_LOCK,   S_RO_ON,  S_WAIT,   S_RESET,
-                                          S_RO_OFF, S_CHANGE, S_VERIFY, S_END};
+static const step_code prog_takeover[] = {S_LOCK,   S_PRE_HOOK, S_RO_ON,  S_WAIT, S_RESET,
+                                          S_RO_OFF, S_CHANGE,   S_VERIFY, S_END};
 static const step_code prog_single[] = {S_LOCK, S_SINGLE, S_END};
 static const step_code prog_start[] = {S_LOCK, S_SINGLE, S_VERIFY, S_END};
 static const step_code prog_restart[] = {S_LOCK, S_SINGLE, S_START, S_VERIFY, S_END};
@@ -245,6 +249,7 @@ static const Orch__Channel *first_channel(const Orch__InstanceReport *r)
 }
 
 static void advance(op *p);
+static void takeover_hooks(op *p, const char *event, const orch_strlist *list, hooks_done_fn done);
 
 /* ---- records ---------------------------------------------------------------------- */
 
@@ -717,6 +722,8 @@ static void finish(op *p)
     }
     if (p->promoted && p->alias[0] != '\0')
         store_move_cluster_alias(p->o->d.st, p->alias, p->inst[1].name);
+    if (p->kind == OPERATION_GRACEFUL_TAKEOVER && !p->failed)
+        takeover_hooks(p, "post_graceful_takeover", p->o->post_takeover, NULL);
     unlink_op(p);
     orch_key *moved = NULL;
     size_t nmoved = 0;
@@ -748,6 +755,58 @@ static void finish(op *p)
         p->done(p->arg, &res);
     free(moved);
     op_free(p);
+}
+
+/* ---- the takeover's hooks ----------------------------------------------------------- */
+
+static void takeover_vars(const op *p, hook_vars *v)
+{
+    *v = (hook_vars){.failure_type = "GracefulMasterTakeover",
+                     .failure_description = p->reason,
+                     .failed_host = p->inst[0].key.host,
+                     .failed_port = p->inst[0].key.port,
+                     .cluster = p->cluster,
+                     .cluster_alias = p->alias[0] ? p->alias : p->cluster,
+                     .successor_host = p->inst[1].key.host,
+                     .successor_port = p->inst[1].key.port,
+                     .count_replicas = (int)(p->n - 1),
+                     .recovery_uid = p->uid,
+                     .is_successful = !p->failed && p->promoted,
+                     .orch_host = p->o->node,
+                     .command = "graceful-master-takeover",
+                     .reason = p->reason};
+}
+
+static void on_pre_hooks(const hook_result *res, void *arg)
+{
+    op *p = arg;
+    if (!res->ok)
+        fail(p, "pre_graceful_takeover hook failed: %s", res->error);
+    else
+        note(p, ORCH_LOG_INFO, "ORCH-OPERATION-STEP", "pre_graceful_takeover: %zu hook(s) ran",
+             res->ran);
+    if (--p->pending == 0)
+        advance(p);
+}
+
+/* Runs the hooks of list (none: nothing); done NULL: fire and forget. */
+static void takeover_hooks(op *p, const char *event, const orch_strlist *list, hooks_done_fn done)
+{
+    if (list == NULL || list->n == 0 || p->o->d.hk == NULL)
+        return;
+    hook_vars v;
+    takeover_vars(p, &v);
+    if (done != NULL)
+        p->pending++;
+    if (hooks_run(p->o->d.hk, event, (const char *const *)list->v, list->n, &v,
+                  p->o->hook_timeout_ms, done, done != NULL ? p : NULL) != ORCH_OK) {
+        if (done != NULL) {
+            p->pending--;
+            fail(p, "cannot run the %s hooks", event);
+        } else {
+            orch_warn(p->inst[0].name, "cannot run the %s hooks", event);
+        }
+    }
 }
 
 /* ---- the program ---------------------------------------------------------------------- */
@@ -850,6 +909,9 @@ static void run_step(op *p)
     }
     case S_START:
         simple_cmd(p, 0, ORCH__COMMAND_TYPE__CMD_START_REPLICA);
+        break;
+    case S_PRE_HOOK:
+        takeover_hooks(p, "pre_graceful_takeover", p->o->pre_takeover, on_pre_hooks);
         break;
     case S_END:
         break;
@@ -1409,6 +1471,16 @@ operations *operations_new(const recovery_deps *deps, const char *node, int64_t 
     o->wait_gtid_timeout_ms = wait_gtid_timeout_ms > 0 ? wait_gtid_timeout_ms : 10000;
     o->stale_after_ms = 5000;
     return o;
+}
+
+void operations_set_takeover_hooks(operations *o, const orch_strlist *pre, const orch_strlist *post,
+                                   int64_t timeout_ms)
+{
+    if (o == NULL)
+        return;
+    o->pre_takeover = pre;
+    o->post_takeover = post;
+    o->hook_timeout_ms = timeout_ms;
 }
 
 void operations_set_stale_after_ms(operations *o, int64_t stale_after_ms)

@@ -125,6 +125,17 @@ operations *operations_new(const recovery_deps *deps, const char *node, int64_t 
 void operations_set_stale_after_ms(operations *o, int64_t stale_after_ms);
 
 /*
+ * The graceful takeover's hooks (pointers borrowed; the lists may change
+ * between runs, as on a reload): pre before anything changes (a failing one
+ * aborts the takeover), post after a successful one; each within timeout_ms.
+ * With the recovery hooks' placeholders: {failureType} GracefulMasterTakeover,
+ * {failedHost}/{failedPort} the old master, {successorHost}/{successorPort}
+ * the replica promoted. Loop thread.
+ */
+void operations_set_takeover_hooks(operations *o, const orch_strlist *pre, const orch_strlist *post,
+                                   int64_t timeout_ms);
+
+/*
  * Abandons running operations, calling each done callback with ok false
  * (so that a requester lets go of its context; the commander and the store
  * were stopped first and answered everything). Safe on NULL. Loop thread.

@@ -12,6 +12,7 @@ import signal
 import statistics
 import threading
 import time
+from pathlib import Path
 
 import pymysql
 
@@ -167,6 +168,35 @@ def test_replica_groups_restarts_and_a_follower_forwards(sandbox, make_orch):
     assert "IO error" in str(body) and "start-replica failed" in str(body), body
     route(orch, f, f"/api/repoint/{k(sb, 'db4')}/{k(sb, 'db1')}")
     assert master_port(sb, "db4") == port["db1"]
+    stop_clean(orch)
+
+
+def test_takeover_hooks_pre_aborts_and_post_reports(sandbox, make_orch, tmp_dir):
+    """pre_graceful_takeover runs before anything changes and a failing one
+    aborts the takeover (the old master keeps its writes); post_graceful_takeover
+    runs after a successful one, with orchestrator's placeholders and ORCH_*."""
+    d = Path(tmp_dir)
+    gate, log = d / "allow", d / "hooks.log"
+    pre = (f"echo pre {{failureType}} {{failedPort}} {{successorPort}} {{command}} >> {log}; "
+           f"test -e {gate}")
+    post = (f"echo post $ORCH_FAILED_PORT $ORCH_SUCCESSOR_PORT {{isSuccessful}} "
+            f"{{countReplicas}} >> {log}")
+    orch = make_orch(sandbox, pre_graceful_takeover=[pre], post_graceful_takeover=[post])
+    leader = ready(orch)
+    sb = sandbox
+    p1, p2 = sb.servers["db1"].port, sb.servers["db2"].port
+    body = route(orch, leader, f"/api/graceful-master-takeover/127.0.0.1:{p1}/{k(sb, 'db2')}",
+                 status=500)
+    assert "pre_graceful_takeover hook failed" in str(body), body
+    assert sb.servers["db1"].value("SELECT @@read_only") == 0
+    assert master_port(sb, "db2") == p1
+    follows(orch, leader, sb, "db2", "db1")
+    gate.touch()
+    route(orch, leader, f"/api/graceful-master-takeover/127.0.0.1:{p1}/{k(sb, 'db2')}")
+    assert master_port(sb, "db1") == p2
+    wait_until(lambda: log.exists() and "post" in log.read_text(), 10, "the post hook")
+    pre_line = f"pre GracefulMasterTakeover {p1} {p2} graceful-master-takeover"
+    assert log.read_text().splitlines() == [pre_line, pre_line, f"post {p1} {p2} true 3"]
     stop_clean(orch)
 
 
