@@ -202,6 +202,12 @@ static const ctl_cmd table[] = {
      "RULE is prefer, neutral, prefer_not or must_not.",
      "orchctl register-candidate -i db2 --promotion-rule prefer"},
 
+    {"forget", G_DOWN, A_I, 0, "/api/forget/{i}", NULL, CTL_OUT_DETAILS_KEY, CTL_CMD_WRITE,
+     "Forget an instance (a decommissioned host).",
+     "Every coordinator drops it within a second and its stored row goes. If its agent\n"
+     "still reports, it comes back: stop the agent first.",
+     "orchctl forget -i db9"},
+
     /* coordinators */
     {"leader", G_COORD, 0, 0, "/api/status", NULL, CTL_OUT_LEADER, 0,
      "Print the leading coordinator.",

@@ -190,6 +190,7 @@ static void h_begin_maintenance(api_req *r);
 static void h_end_maintenance(api_req *r);
 static void h_register_candidate(api_req *r);
 static void h_set_alias(api_req *r);
+static void h_forget(api_req *r);
 
 /*
  * The route table. Patterns are matched in order; parameters:
@@ -300,6 +301,7 @@ static const api_route routes[] = {
     {"api/end-maintenance/:host/:port", h_end_maintenance, W},
     {"api/register-candidate/:host/:port/:rule", h_register_candidate, W},
     {"api/set-cluster-alias/:hint", h_set_alias, W},
+    {"api/forget/:host/:port", h_forget, W},
 };
 #undef W
 #undef L
@@ -2570,6 +2572,25 @@ static void end_timed(api_req *r, store_op_kind kind, const char *what)
     store_op op = {.kind = kind, .key = i->key};
     char msg[ORCH_KEY_STRLEN + 64];
     snprintf(msg, sizeof(msg), "%s ended: %s", what, i->name);
+    submit_op(r, &op, msg, render_key(&i->key));
+}
+
+/*
+ * orchestrator's forget: every coordinator drops the instance from its picture
+ * at its next operator-state refresh (about a second), and its stored row
+ * goes; a report from its agent after that brings it back (rediscovery).
+ */
+static void h_forget(api_req *r)
+{
+    reg_instance *i = instance_of_request(r);
+    if (i == NULL)
+        return;
+    store_op op = {.kind = STORE_OP_FORGET, .key = i->key};
+    char msg[ORCH_KEY_STRLEN + 160];
+    snprintf(msg, sizeof(msg),
+             "Forgotten: %s (every coordinator drops it within a second; it returns if its agent "
+             "reports again)",
+             i->name);
     submit_op(r, &op, msg, render_key(&i->key));
 }
 

@@ -171,9 +171,22 @@ static const char *const m2[] = {
     NULL,
 };
 
+/* 3: forgotten instances (every coordinator drops them from its registry). */
+static const char *const m3[] = {
+    "CREATE TABLE IF NOT EXISTS forget ("
+    " hostname VARCHAR(255) NOT NULL,"
+    " port SMALLINT UNSIGNED NOT NULL,"
+    " forgotten_at DATETIME(6) NOT NULL,"
+    " PRIMARY KEY (hostname, port),"
+    " KEY forgotten_idx (forgotten_at)"
+    ")" TABLE_OPTS,
+    NULL,
+};
+
 const store_migration store_migrations[] = {
     {1, "leader lease, nodes, instances, operator state", m1},
     {2, "recoveries, steps, recovery lock, failure detections, pending fences", m2},
+    {3, "forgotten instances", m3},
 };
 
 const size_t store_nmigrations = sizeof(store_migrations) / sizeof(store_migrations[0]);

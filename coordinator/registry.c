@@ -94,6 +94,12 @@ struct registry {
     size_t ncaliases;
     orch_hmap calias_by_cluster; /* cluster name -> calias */
     orch_hmap calias_by_alias;   /* alias -> calias */
+
+    /* Instances forgotten since the last refresh: out of every map and list,
+     * freed by the next successful registry_refresh (topology still points at
+     * them until then). */
+    inst **graveyard;
+    size_t ngrave, capgrave;
 };
 
 static const reg_operator no_operator_state = {.promotion_override = -1};
@@ -450,16 +456,28 @@ static void caliases_free(calias *rows, size_t n)
     free(rows);
 }
 
+static void inst_free(inst *in)
+{
+    orch__instance_report__free_unpacked(in->pub.report, NULL);
+    names_free(in->aliases, in->naliases);
+    free(in);
+}
+
+static void graveyard_empty(registry *r)
+{
+    for (size_t i = 0; i < r->ngrave; i++)
+        inst_free(r->graveyard[i]);
+    r->ngrave = 0;
+}
+
 void registry_free(registry *r)
 {
     if (r == NULL)
         return;
-    for (size_t i = 0; i < r->n; i++) {
-        inst *in = inst_of(r->all[i]);
-        orch__instance_report__free_unpacked(in->pub.report, NULL);
-        names_free(in->aliases, in->naliases);
-        free(in);
-    }
+    graveyard_empty(r);
+    free(r->graveyard);
+    for (size_t i = 0; i < r->n; i++)
+        inst_free(inst_of(r->all[i]));
     free(r->all);
     orch_hmap_fini(&r->by_name);
     size_t it = 0;
@@ -506,6 +524,50 @@ const char *reg_verdict_name(reg_verdict v)
 }
 
 /* ---- intake ------------------------------------------------------------------ */
+
+/*
+ * Takes an instance out of the maps, the alias claims and the lists; its
+ * memory waits in the graveyard for the next refresh. Out of memory: it stays
+ * (and the next snapshot tries again).
+ */
+static void forget_instance(registry *r, inst *in)
+{
+    if (r->ngrave == r->capgrave) {
+        size_t cap = r->capgrave ? 2 * r->capgrave : 8;
+        inst **g = realloc(r->graveyard, cap * sizeof(*g));
+        if (g == NULL) {
+            orch_error(in->pub.name, "registry: out of memory forgetting it; it stays");
+            return;
+        }
+        r->graveyard = g;
+        r->capgrave = cap;
+    }
+    orch_hmap_del(&r->by_name, in->pub.name);
+    for (size_t k = 0; k < in->naliases; k++)
+        claim_drop(r, in->aliases[k], in->pub.key.host);
+    names_free(in->aliases, in->naliases);
+    in->aliases = NULL;
+    in->naliases = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->all[i] == &in->pub) {
+            memmove(&r->all[i], &r->all[i + 1], (r->n - i - 1) * sizeof(r->all[0]));
+            r->n--;
+            break;
+        }
+    }
+    for (size_t i = 0; in->pub.store_dirty && i < r->ndirty; i++) {
+        if (r->dirty[i] == &in->pub) {
+            memmove(&r->dirty[i], &r->dirty[i + 1], (r->ndirty - i - 1) * sizeof(r->dirty[0]));
+            r->ndirty--;
+            break;
+        }
+    }
+    in->pub.store_dirty = false;
+    r->graveyard[r->ngrave++] = in;
+    r->topo_dirty = true;
+    orch_log(ORCH_LOG_NOTICE, "ORCH-FORGOTTEN", in->pub.name,
+             "forgotten by an operator: dropped until its agent reports again");
+}
 
 static void mark_store_dirty(registry *r, inst *in)
 {
@@ -955,6 +1017,7 @@ void registry_refresh(registry *r)
         qsort(r->clusters, ncl, sizeof(*r->clusters), cmp_cluster);
     r->nclusters = ncl;
     r->topo_dirty = false;
+    graveyard_empty(r); /* nothing points at them any more */
 }
 
 reg_cluster *const *registry_clusters(registry *r, size_t *n)
@@ -1062,6 +1125,7 @@ orch_err registry_set_operator_state(registry *r, const reg_operator_row *rows, 
         o->op.downtime_until_ms = src->downtime_until_ms;
         o->op.maintenance_until_ms = src->maintenance_until_ms;
         o->op.promotion_override = src->promotion_override;
+        o->op.forgotten_at_ms = src->forgotten_at_ms;
         if (!dup_opt(src->downtime_owner, &o->op.downtime_owner) ||
             !dup_opt(src->downtime_reason, &o->op.downtime_reason) ||
             !dup_opt(src->maintenance_owner, &o->op.maintenance_owner) ||
@@ -1114,6 +1178,12 @@ orch_err registry_set_operator_state(registry *r, const reg_operator_row *rows, 
     }
     for (size_t i = 0; i < r->nclusters; i++)
         r->clusters[i]->alias = cluster_alias(r, r->clusters[i]->name);
+    for (size_t i = 0; i < r->nops; i++) {
+        inst *in =
+            r->ops[i].op.forgotten_at_ms > 0 ? orch_hmap_get(&r->by_name, r->ops[i].name) : NULL;
+        if (in != NULL && in->pub.last_seen_wall_ms <= r->ops[i].op.forgotten_at_ms)
+            forget_instance(r, in);
+    }
     return ORCH_OK;
 
 nomem:

@@ -39,6 +39,7 @@ typedef struct reg_operator {
     int64_t maintenance_until_ms; /* wall clock; 0 = not in maintenance */
     char *maintenance_owner, *maintenance_reason;
     int promotion_override; /* -1 none, else an Orch__PromotionRule */
+    int64_t forgotten_at_ms; /* wall clock; 0 = not forgotten (see registry_set_operator_state) */
 } reg_operator;
 
 typedef struct reg_instance {
@@ -175,7 +176,10 @@ Orch__PromotionRule reg_instance_promotion_rule(const reg_instance *i);
  * Operator state, replacing the previous snapshot wholesale (keys not listed
  * are cleared). Aliases are by cluster name. Arrays and strings are borrowed
  * (copied in). Rows for keys no agent reports yet are kept and apply when the
- * instance appears. On ORCH_ERR_NOMEM the previous state stays.
+ * instance appears. An instance forgotten (forgotten_at_ms) after its last
+ * report leaves the registry; a report accepted after that brings it back.
+ * Its memory is released at the next registry_refresh(), so pointers stay
+ * valid until then. On ORCH_ERR_NOMEM the previous state stays.
  */
 typedef struct reg_operator_row {
     orch_key key;

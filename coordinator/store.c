@@ -310,6 +310,8 @@ const char *store_op_kind_name(store_op_kind k)
         return "set-cluster-alias";
     case STORE_OP_SET_GLOBAL_SETTING:
         return "set-global-setting";
+    case STORE_OP_FORGET:
+        return "forget";
     case STORE_OP__COUNT:
         break;
     }
@@ -976,6 +978,8 @@ static void oprows_merge(oprows *o)
         }
         if (src->op.promotion_override >= 0)
             dst->op.promotion_override = src->op.promotion_override;
+        if (src->op.forgotten_at_ms != 0)
+            dst->op.forgotten_at_ms = src->op.forgotten_at_ms;
     }
     o->n = w + 1;
 }
@@ -1029,6 +1033,7 @@ static uint64_t snapshot_digest(const oprows *o, const reg_alias_row *a, size_t 
         h = fnv_str(h, r->op.maintenance_owner);
         h = fnv_str(h, r->op.maintenance_reason);
         h = fnv(h, &r->op.promotion_override, sizeof(r->op.promotion_override));
+        h = fnv(h, &r->op.forgotten_at_ms, sizeof(r->op.forgotten_at_ms));
     }
     h = fnv_str(h, "--aliases");
     for (size_t i = 0; i < na; i++) {
@@ -1070,6 +1075,22 @@ static void refresh(store *s)
         reg_operator_row *row = oprows_add(&o, r[0], r[1]);
         if (row != NULL)
             row->op.promotion_override = rule;
+    }
+    if (res != NULL)
+        mysql_free_result(res);
+    res = NULL;
+
+    /* a day is plenty for every coordinator to drop them */
+    if (!run_sql(s,
+                 "SELECT hostname, port, FLOOR(UNIX_TIMESTAMP(forgotten_at) * 1000) FROM forget "
+                 "WHERE forgotten_at > NOW(6) - INTERVAL 1 DAY",
+                 "read operator state", &res))
+        goto out;
+    while (res != NULL && (r = mysql_fetch_row(res)) != NULL) {
+        reg_operator_row *row = oprows_add(&o, r[0], r[1]);
+        int64_t at = r[2] ? strtoll(r[2], NULL, 10) : 0;
+        if (row != NULL)
+            row->op.forgotten_at_ms = at > 0 ? at : 1;
     }
     if (res != NULL)
         mysql_free_result(res);
@@ -1178,7 +1199,7 @@ bool store_get_setting(store *s, const char *name, char *buf, size_t buflen)
 
 static bool op_needs_key(store_op_kind k)
 {
-    return k <= STORE_OP_END_CANDIDATE;
+    return k <= STORE_OP_END_CANDIDATE || k == STORE_OP_FORGET;
 }
 
 static orch_err op_check(const store_op *op, char *msg, size_t msglen)
@@ -1414,6 +1435,12 @@ static void op_sql(store *s, const store_op *op)
             orch_sbuf_fmt(b, ", NOW(6))");
         }
         break;
+    case STORE_OP_FORGET:
+        orch_sbuf_fmt(b, "INSERT INTO forget (hostname, port, forgotten_at) VALUES (");
+        sb_quote(b, s->db, op->key.host);
+        orch_sbuf_fmt(b, ", %u, NOW(6)) ON DUPLICATE KEY UPDATE forgotten_at = NOW(6)",
+                      (unsigned)op->key.port);
+        break;
     case STORE_OP_SET_GLOBAL_SETTING:
         if (op->value == NULL) {
             orch_sbuf_fmt(b, "DELETE FROM global_settings WHERE name = ");
@@ -1527,6 +1554,20 @@ static void run_op(store *s, op_item *it)
         return;
     }
     my_ulonglong affected = mysql_affected_rows(s->db);
+    if (op->kind == STORE_OP_FORGET) {
+        /* the leader's last write of it, now stale, goes too */
+        orch_sbuf_reset(&s->sql);
+        orch_sbuf_fmt(&s->sql, "DELETE FROM instance WHERE hostname = ");
+        sb_quote(&s->sql, s->db, op->key.host);
+        orch_sbuf_fmt(&s->sql, " AND port = %u", (unsigned)op->key.port);
+        if (s->sql.oom || !run_sql(s, s->sql.p, what, NULL)) {
+            char why[256];
+            pthread_mutex_lock(&s->mu);
+            snprintf(why, sizeof(why), "%s", s->sql.oom ? "out of memory" : s->st.last_error);
+            pthread_mutex_unlock(&s->mu);
+            orch_warn(object, "forget: its instance row stays (%s)", why);
+        }
+    }
     if (op->kind == STORE_OP_BEGIN_MAINTENANCE && affected == 0) {
         it->result = ORCH_ERR_REFUSED;
         snprintf(it->message, sizeof(it->message),

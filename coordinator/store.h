@@ -171,6 +171,7 @@ typedef enum store_op_kind {
     STORE_OP_END_CANDIDATE,      /* key */
     STORE_OP_SET_CLUSTER_ALIAS,  /* cluster, alias ("" or NULL removes it) */
     STORE_OP_SET_GLOBAL_SETTING, /* name, value (NULL removes it) */
+    STORE_OP_FORGET,             /* key: every coordinator drops it; its instance row goes */
     STORE_OP__COUNT
 } store_op_kind;
 

@@ -456,6 +456,18 @@ def test_write_command_families(orchctl, sandbox, make_orch):
     refused("force-master-takeover", "-a", db["db2"], "-d", db["db3"],
             want="is not a direct replica")
 
+    # forget: db3 (fenced, out of replication) is decommissioned: its agent stops,
+    # every coordinator drops it; an agent reporting again brings it back
+    orch.agents.stop_one("db3")
+    assert ok("forget", "-i", db["db3"], at=follower) == [db["db3"]]
+    wait_until(lambda: all(db["db3"] not in orch.instances(i) for i in orch.procs), 5,
+               "every coordinator to drop db3")
+    rc, _, err, _ = run(orchctl, "instance", "-i", db["db3"], api=api)
+    assert rc == EXIT_NOTFOUND, err
+    orch.agents.start_one("db3")
+    wait_until(lambda: all(db["db3"] in orch.instances(i) for i in orch.procs), 10,
+               "db3 back once its agent reports")
+
 
 def test_three_urls_find_the_leader_and_survive_its_loss(orchctl, sandbox, make_orch):
     orch = make_orch(sandbox)

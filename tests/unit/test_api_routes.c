@@ -1731,6 +1731,7 @@ static void test_route_table(void **state)
         {"api/end-maintenance/h/1", "api/end-maintenance/:host/:port", true},
         {"api/register-candidate/h/1/prefer", "api/register-candidate/:host/:port/:rule", true},
         {"api/set-cluster-alias/c", "api/set-cluster-alias/:hint", true},
+        {"api/forget/h/1", "api/forget/:host/:port", true},
     };
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
         const char *pat = api_route_find(cases[k].path, &w);

@@ -703,6 +703,60 @@ static void test_operator_state(void **state)
     registry_free(r);
 }
 
+/*
+ * forget: an instance reported before the forget leaves every map and cluster
+ * (its memory stays valid until the next refresh); one reported after it stays;
+ * a report after the forget brings a forgotten one back.
+ */
+static void test_forget(void **state)
+{
+    (void)state;
+    registry *r = registry_new(now_ms);
+    put(r, .host = "db1", .rw = true);
+    reg_instance *db2 = put(r, .host = "db2", .master = "db1:3306", .aliases = "db2.example");
+    put(r, .host = "db3", .master = "db1:3306");
+    put(r, .host = "db4", .master = "db2:3306"); /* below the one forgotten */
+    registry_refresh(r);
+    int64_t wall_db2 = db2->last_seen_wall_ms;
+    reg_instance *db3 = get(r, "db3:3306");
+
+    reg_operator_row rows[2] = {{.op = {.promotion_override = -1, .forgotten_at_ms = wall_db2}},
+                                {.op = {.promotion_override = -1, .forgotten_at_ms = 1}}};
+    assert_int_equal(orch_key_parse("db2:3306", 0, &rows[0].key, NULL, 0), ORCH_OK);
+    assert_int_equal(orch_key_parse("db3:3306", 0, &rows[1].key, NULL, 0), ORCH_OK);
+    assert_int_equal(registry_set_operator_state(r, rows, N_ELEMS(rows), NULL, 0), ORCH_OK);
+    /* db2 (last seen at the forget) goes; db3 (seen after time 1) stays */
+    assert_int_equal(registry_count(r), 3);
+    assert_null(get(r, "db2:3306"));
+    assert_null(registry_find(r, "db2.example", 3306));
+    assert_ptr_equal(get(r, "db3:3306"), db3);
+    assert_string_equal(db2->name, "db2:3306"); /* still readable until the refresh */
+    size_t n;
+    reg_instance *const *all = registry_instances(r, &n);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++)
+        assert_string_not_equal(all[i]->name, "db2:3306");
+    reg_cluster *const *cl = registry_clusters(r, &n); /* refreshes: db4 now tops its own */
+    assert_int_equal(n, 2);
+    assert_int_equal(cl[0]->nmembers, 2); /* db1, db3 */
+    assert_string_equal(cl[1]->name, "db4:3306");
+    assert_true(get(r, "db4:3306")->master_unresolved);
+
+    /* its agent reports again: back, and a new snapshot with the same row keeps it */
+    db2 = put(r, .host = "db2", .master = "db1:3306", .aliases = "db2.example");
+    assert_int_equal(registry_count(r), 4);
+    assert_ptr_equal(registry_find(r, "db2.example", 3306), db2);
+    assert_int_equal(registry_set_operator_state(r, rows, N_ELEMS(rows), NULL, 0), ORCH_OK);
+    assert_ptr_equal(get(r, "db2:3306"), db2);
+    registry_clusters(r, &n);
+    assert_int_equal(n, 1);
+    /* forgotten again, then freed with the registry before any refresh */
+    rows[0].op.forgotten_at_ms = db2->last_seen_wall_ms + 1;
+    assert_int_equal(registry_set_operator_state(r, rows, N_ELEMS(rows), NULL, 0), ORCH_OK);
+    assert_int_equal(registry_count(r), 3);
+    registry_free(r);
+}
+
 static void test_stale(void **state)
 {
     (void)state;
@@ -833,6 +887,7 @@ int main(void)
         cmocka_unit_test(test_freshness_and_invalid),
         cmocka_unit_test(test_store_dirty),
         cmocka_unit_test(test_operator_state),
+        cmocka_unit_test(test_forget),
         cmocka_unit_test(test_stale),
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_scale),
