@@ -38,7 +38,7 @@ typedef struct reg_operator {
     char *downtime_owner, *downtime_reason;
     int64_t maintenance_until_ms; /* wall clock; 0 = not in maintenance */
     char *maintenance_owner, *maintenance_reason;
-    int promotion_override; /* -1 none, else an Orch__PromotionRule */
+    int promotion_override;  /* -1 none, else an Orch__PromotionRule */
     int64_t forgotten_at_ms; /* wall clock; 0 = not forgotten (see registry_set_operator_state) */
 } reg_operator;
 
