@@ -195,3 +195,36 @@ def test_promotion_step_failure_is_reported_failed(sandbox, make_orch):
     log = orch.log_path(leader).read_text()
     assert "ORCH-FAILOVER-FAILED" in log and "read_only" in log.lower()
     assert failed_over(sandbox, "db1") is None
+
+
+def test_dead_intermediate_master_its_replicas_move_up(make_sandbox, make_orch):
+    """tree: db1 -> db2, db3; db3 -> db4, db5. kill -9 of db3, an intermediate
+    master: its replicas move up a level, below db1, with every row; nothing
+    is promoted and db1 stays the only writable server."""
+    sb = make_sandbox("tree")
+    orch = make_orch(sb)
+    warm(orch, servers=5)
+    sb.sql("db1", "CREATE DATABASE IF NOT EXISTS app")
+    sb.sql("db1", "CREATE TABLE app.t (id INT PRIMARY KEY)")
+    for i in range(20):
+        sb.sql("db1", f"INSERT INTO app.t VALUES ({i})")
+    sb.wait_replication(timeout=10)
+    t0 = time.monotonic()
+    sb.kill("db3", signal.SIGKILL)
+    p1 = sb.servers["db1"].port
+
+    def moved_up():
+        return all((st := sb.servers[n].slave_status()) and int(st["Master_Port"]) == p1
+                   and st["Slave_IO_Running"] == "Yes" and st["Slave_SQL_Running"] == "Yes"
+                   for n in ("db4", "db5"))
+    wait_until(moved_up, 15, "db4 and db5 below db1")
+    print(f"kill -9 of the intermediate master -> its replicas below db1 after "
+          f"{(time.monotonic() - t0) * 1000:.0f} ms")
+    sb.sql("db1", "INSERT INTO app.t VALUES (100)")
+    for n in ("db2", "db4", "db5"):
+        wait_until(lambda n=n: sb.servers[n].value("SELECT COUNT(*) FROM app.t") == 21, 10,
+                   f"{n} to have every row")
+        assert sb.servers[n].value("SELECT @@read_only") == 1
+    recs = recoveries(sb)
+    assert len(recs) == 1 and recs[0]["state"] == "succeeded", recs
+    assert start_lines(orch) == 1
