@@ -14,9 +14,8 @@ import threading
 import time
 from pathlib import Path
 
-import pymysql
-
 from orchtest import wait_until
+from orchwriter import Writer, create_app
 
 
 def route(orch, i, path, status=200, timeout=30):
@@ -200,58 +199,11 @@ def test_takeover_hooks_pre_aborts_and_post_reports(sandbox, make_orch, tmp_dir)
     stop_clean(orch)
 
 
-# An application account: read_only stops it (orch_test has ALL, which in
-# MariaDB includes READ_ONLY ADMIN and so writes through read_only).
-APP_USER, APP_PASSWORD = "app_writer", "app_writer_pw"
-
-
-class Writer(threading.Thread):
-    """Autocommit inserts on the master until it turns read-only, then on the new one.
-    Records every id whose INSERT returned OK, and the longest gap between two OKs."""
-
-    def __init__(self, sb, first, second):
-        super().__init__(daemon=True)
-        self.sb, self.targets = sb, [first, second]
-        self.ok, self.stop = [], threading.Event()
-        self.gap = 0.0
-
-    def run(self):
-        i, t, last = 0, 0, None
-        conn = None
-        while not self.stop.is_set():
-            try:
-                if conn is None:
-                    s = self.sb.servers[self.targets[t]]
-                    conn = s.connect(user=APP_USER, password=APP_PASSWORD, tcp=True, timeout=2)
-                with conn.cursor() as c:
-                    c.execute("INSERT INTO app.w VALUES (%s)", (i,))
-                now = time.monotonic()
-                if last is not None:
-                    self.gap = max(self.gap, now - last)
-                last = now
-                self.ok.append(i)
-                i += 1
-            except pymysql.err.MySQLError:
-                i += 1
-                if t == 0:
-                    t = 1  # read-only (or killed): write on the new master
-                try:
-                    conn.close()
-                except Exception:  # noqa: BLE001
-                    pass
-                conn = None
-                time.sleep(0.002)
-
-
 def test_graceful_takeover_under_writer(sandbox, make_orch):
     orch = make_orch(sandbox)
     leader = ready(orch)
     sb = sandbox
-    sb.sql("db1", "CREATE DATABASE IF NOT EXISTS app")
-    sb.sql("db1", "CREATE TABLE app.w (id INT PRIMARY KEY)")
-    sb.sql("db1", f"CREATE USER '{APP_USER}'@'127.0.0.1' IDENTIFIED BY '{APP_PASSWORD}'")
-    sb.sql("db1", f"GRANT SELECT, INSERT, DELETE ON app.* TO '{APP_USER}'@'127.0.0.1'")
-    sb.wait_replication(timeout=10)
+    create_app(sb)
     windows = []
     old, new = "db1", "db2"
     # the cluster's alias follows each new master
