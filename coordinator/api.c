@@ -177,7 +177,6 @@ static void h_check_global(api_req *r);
 static void h_blocked(api_req *r);
 static void h_recover(api_req *r);
 static void h_force_failover(api_req *r);
-static void h_force_takeover(api_req *r);
 static void h_operation(api_req *r);
 static void h_ack_cluster(api_req *r);
 static void h_ack_instance(api_req *r);
@@ -262,7 +261,7 @@ static const api_route routes[] = {
     {"api/recover/:host/:port/:chost/:cport", h_recover, L},
     {"api/force-master-failover/:host/:port", h_force_failover, L},
     {"api/force-master-failover/:hint", h_force_failover, L},
-    {"api/force-master-takeover/:clusterHint/:designatedHost/:designatedPort", h_force_takeover, L},
+    {"api/force-master-takeover/:clusterHint/:designatedHost/:designatedPort", h_force_failover, L},
     /* topology operations (operations.c) */
     {"api/relocate/:host/:port/:belowHost/:belowPort", h_operation, L},
     {"api/relocate-replicas/:host/:port/:belowHost/:belowPort", h_operation, L},
@@ -2230,20 +2229,11 @@ static void h_recover(api_req *r)
     request_recovery(r, &i->key, false, r->has_cand ? &r->cand : NULL);
 }
 
-/* orchestrator's force-master-takeover: the master fails over to the designated replica now. */
-static void h_force_takeover(api_req *r)
-{
-    reg_cluster *cl = cluster_of_request(r);
-    if (cl == NULL)
-        return;
-    if (cl->master == NULL) {
-        reply_error(r, 404, "No masters found for %s", cl->name);
-        return;
-    }
-    request_recovery(r, &cl->master->key, true, &r->cand);
-}
-
-/* orchestrator's force-master-failover: the cluster's master fails over even if healthy. */
+/*
+ * orchestrator's force-master-failover (orch chooses) and force-master-takeover
+ * (to the designated replica): the cluster's master fails over now, even if
+ * healthy.
+ */
 static void h_force_failover(api_req *r)
 {
     reg_cluster *cl = cluster_of_request(r);
@@ -2253,7 +2243,7 @@ static void h_force_failover(api_req *r)
         reply_error(r, 404, "No masters found for %s", cl->name);
         return;
     }
-    request_recovery(r, &cl->master->key, true, NULL);
+    request_recovery(r, &cl->master->key, true, r->has_cand ? &r->cand : NULL);
 }
 
 /* ---- handlers: topology operations ------------------------------------------------------ */

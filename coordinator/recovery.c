@@ -207,17 +207,17 @@ static char *pending_fence_stmt(const recovery *r)
     return stmt_done(&b);
 }
 
-/* Fire and forget: the dead master's durable fence is no longer needed. */
-static void drop_pending_fence(recovery *r)
+/* Fire and forget: the durable fence of old master k is no longer needed. */
+static void drop_pending_fence(recovery_mgr *m, const orch_key *k)
 {
     orch_sbuf b = {0};
     orch_sbuf_str(&b, "DELETE FROM pending_fence WHERE hostname = ");
-    store_sql_string(&b, r->failed.host);
-    orch_sbuf_fmt(&b, " AND port = %u", r->failed.port);
+    store_sql_string(&b, k->host);
+    orch_sbuf_fmt(&b, " AND port = %u", k->port);
     char **s = stmts_new(1);
     if (s != NULL) {
         s[0] = stmt_done(&b);
-        batch(r->m, "pending fence", s, 1, note_rows_failure, (void *)"pending fence");
+        batch(m, "pending fence", s, 1, note_rows_failure, (void *)"pending fence");
     }
 }
 
@@ -397,7 +397,7 @@ static void fail(recovery *r, const char *fmt, ...)
     /* Before promotion nothing irreversible happened: let replicas resume,
      * and the old master keep its place should it return. */
     if (!r->promoted && !r->intermediate)
-        drop_pending_fence(r);
+        drop_pending_fence(r->m, &r->failed);
     if (!r->promoted) {
         for (size_t i = 0; i < r->nparts; i++) {
             if (!r->parts[i].fresh)
@@ -528,14 +528,14 @@ static void on_reply(commander_reply *rep, void *arg)
         if (ok) {
             step(r, ORCH_LOG_NOTICE, "ORCH-FAILOVER-FENCED", "fence",
                  "old master %s fenced: read_only and client connections killed", who);
-            drop_pending_fence(r);
+            drop_pending_fence(r->m, &r->failed);
         } else if (rep->status == COMMANDER_REPLIED &&
                    rep->result == ORCH__COMMAND_RESULT__RESULT_DEFERRED) {
             step(r, ORCH_LOG_NOTICE, "ORCH-FAILOVER-FENCED", "fence",
                  "old master %s: its agent recorded the fence and applies it when the server "
                  "answers",
                  who);
-            drop_pending_fence(r);
+            drop_pending_fence(r->m, &r->failed);
         } else {
             step(r, ORCH_LOG_WARN, "ORCH-FAILOVER-FENCED", "fence",
                  "old master %s: agent unreachable (%s); fence recorded, sent when it reports", who,
@@ -1759,15 +1759,7 @@ static void on_fence_sent(commander_reply *rep, void *arg)
         orch_log(ORCH_LOG_NOTICE, "ORCH-FENCED", name,
                  "old master of recovery %s fenced now that its agent is back (%s)",
                  m->fences[i].uid, commander_result_name(rep->result));
-        orch_sbuf b = {0};
-        orch_sbuf_str(&b, "DELETE FROM pending_fence WHERE hostname = ");
-        store_sql_string(&b, ctx->key.host);
-        orch_sbuf_fmt(&b, " AND port = %u", ctx->key.port);
-        char **s = stmts_new(1);
-        if (s != NULL) {
-            s[0] = stmt_done(&b);
-            batch(m, "pending fence", s, 1, note_rows_failure, (void *)"pending fence");
-        }
+        drop_pending_fence(m, &ctx->key);
         m->fences[i] = m->fences[--m->nfences];
         break;
     }

@@ -211,6 +211,21 @@ def kill_hook(pid):
             pass
 
 
+def post_hooks(d):
+    """post_failover and post_unsuccessful_failover hooks that append "node uid
+    successor-port" to D/post.log and D/post-failed.log."""
+    post = f'echo "$ORCH_HOST $ORCH_RECOVERY_UID $ORCH_SUCCESSOR_PORT" >> {d}/post.log'
+    return dict(post_failover=[post],
+                post_unsuccessful_failover=[post.replace("post.log", "post-failed.log")])
+
+
+def held_at_apply_after_writes(sb):
+    """30 rows replicated everywhere, then hold_at_apply() with 20 more."""
+    fill(sb, 30)
+    sb.wait_replication(timeout=10)
+    return hold_at_apply(sb, 20)
+
+
 def log_of(orch, i):
     return orch.log_path(i).read_text()
 
@@ -226,10 +241,7 @@ def test_leader_killed_before_any_change_next_leader_redoes_it(sandbox, make_orc
     hook = (f'echo "$ORCH_HOST $ORCH_RECOVERY_UID" >> {d}/pre.log; '
             f'if mkdir {d}/held 2>/dev/null; then echo $$ > {d}/held/pid.tmp; '
             f'mv {d}/held/pid.tmp {d}/held/pid; exec sleep 120; fi')
-    post = f'echo "$ORCH_HOST $ORCH_RECOVERY_UID $ORCH_SUCCESSOR_PORT" >> {d}/post.log'
-    orch = make_orch(sandbox, pre_failover=[hook], post_failover=[post],
-                     post_unsuccessful_failover=[post.replace("post.log", "post-failed.log")],
-                     hook_timeout_ms=300000)
+    orch = make_orch(sandbox, pre_failover=[hook], hook_timeout_ms=300000, **post_hooks(d))
     leader = warm(orch)
     fill(sandbox, 30)
     sandbox.wait_replication(timeout=10)
@@ -300,12 +312,9 @@ def test_leader_killed_before_any_change_next_leader_redoes_it(sandbox, make_orc
 def test_leader_killed_after_recording_successor_next_leader_promotes_it(sandbox, make_orch,
                                                                         tmp_dir):
     d = Path(tmp_dir)
-    post = f'echo "$ORCH_HOST $ORCH_RECOVERY_UID $ORCH_SUCCESSOR_PORT" >> {d}/post.log'
-    orch = make_orch(sandbox, post_failover=[post])
+    orch = make_orch(sandbox, **post_hooks(d))
     leader = warm(orch)
-    fill(sandbox, 30)
-    sandbox.wait_replication(timeout=10)
-    held = hold_at_apply(sandbox, 20)
+    held = held_at_apply_after_writes(sandbox)
     try:
         t0 = time.monotonic()
         sandbox.kill("db1", signal.SIGKILL)
@@ -360,13 +369,9 @@ def test_leader_killed_after_recording_successor_next_leader_promotes_it(sandbox
 
 def test_leader_killed_after_promotion_next_leader_completes_it(sandbox, make_orch, tmp_dir):
     d = Path(tmp_dir)
-    post = f'echo "$ORCH_HOST $ORCH_RECOVERY_UID $ORCH_SUCCESSOR_PORT" >> {d}/post.log'
-    orch = make_orch(sandbox, post_failover=[post],
-                     post_unsuccessful_failover=[post.replace("post.log", "post-failed.log")])
+    orch = make_orch(sandbox, **post_hooks(d))
     leader = warm(orch)
-    fill(sandbox, 30)
-    sandbox.wait_replication(timeout=10)
-    held = hold_at_apply(sandbox, 20)
+    held = held_at_apply_after_writes(sandbox)
     dead_agents = []
     try:
         sandbox.kill("db1", signal.SIGKILL)
@@ -429,14 +434,10 @@ def test_leader_killed_after_promotion_next_leader_completes_it(sandbox, make_or
 
 def test_deposed_leader_resumed_after_the_failover_is_refused(sandbox, make_orch, tmp_dir):
     d = Path(tmp_dir)
-    post = f'echo "$ORCH_HOST $ORCH_RECOVERY_UID $ORCH_SUCCESSOR_PORT" >> {d}/post.log'
-    orch = make_orch(sandbox, post_failover=[post],
-                     post_unsuccessful_failover=[post.replace("post.log", "post-failed.log")])
+    orch = make_orch(sandbox, **post_hooks(d))
     leader = warm(orch)
     others = [i for i in range(orch.n) if i != leader]
-    fill(sandbox, 30)
-    sandbox.wait_replication(timeout=10)
-    held = hold_at_apply(sandbox, 20)
+    held = held_at_apply_after_writes(sandbox)
     stopped = False
     try:
         sandbox.kill("db1", signal.SIGKILL)

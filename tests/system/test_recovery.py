@@ -65,6 +65,15 @@ def warm(orch, servers=4):
     return leader
 
 
+def app_rows(sb, n):
+    """app.t with ids 0..N-1 on db1, replicated everywhere."""
+    sb.sql("db1", "CREATE DATABASE IF NOT EXISTS app")
+    sb.sql("db1", "CREATE TABLE app.t (id INT PRIMARY KEY)")
+    for i in range(n):
+        sb.sql("db1", f"INSERT INTO app.t VALUES ({i})")
+    sb.wait_replication(timeout=10)
+
+
 def start_lines(orch):
     return sum(orch.log_path(i).read_text().count("ORCH-FAILOVER-START") for i in range(orch.n))
 
@@ -72,11 +81,7 @@ def start_lines(orch):
 def test_kill9_primary_fails_over_once_and_old_primary_is_fenced(sandbox, make_orch):
     orch = make_orch(sandbox)
     warm(orch)
-    sandbox.sql("db1", "CREATE DATABASE IF NOT EXISTS app")
-    sandbox.sql("db1", "CREATE TABLE app.t (id INT PRIMARY KEY)")
-    for i in range(50):
-        sandbox.sql("db1", f"INSERT INTO app.t VALUES ({i})")
-    sandbox.wait_replication(timeout=10)
+    app_rows(sandbox, 50)
     t0 = time.monotonic()
     sandbox.kill("db1", signal.SIGKILL)
     new = wait_until(lambda: failed_over(sandbox, "db1"), 10, "a new primary with followers")
@@ -204,11 +209,7 @@ def test_dead_intermediate_master_its_replicas_move_up(make_sandbox, make_orch):
     sb = make_sandbox("tree")
     orch = make_orch(sb)
     warm(orch, servers=5)
-    sb.sql("db1", "CREATE DATABASE IF NOT EXISTS app")
-    sb.sql("db1", "CREATE TABLE app.t (id INT PRIMARY KEY)")
-    for i in range(20):
-        sb.sql("db1", f"INSERT INTO app.t VALUES ({i})")
-    sb.wait_replication(timeout=10)
+    app_rows(sb, 20)
     t0 = time.monotonic()
     sb.kill("db3", signal.SIGKILL)
     p1 = sb.servers["db1"].port
