@@ -58,6 +58,7 @@
 #include "sbuf.h"
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
@@ -109,6 +110,8 @@ struct api {
     api_backend be;        /* recovery.c and store.c, or the tests' fakes */
     api_pending *pendings; /* answers owed by the backend or a recovery */
     api_forward *forwards; /* leader routes sent on to the leader, not answered yet */
+    api_forward *reap;     /* forwards whose connection libevent left to us (see on_forwarded) */
+    struct event *reaper;  /* frees them, outside libevent's callbacks */
 };
 
 typedef struct api_req api_req;
@@ -1637,6 +1640,27 @@ static void forward_unlink(api_forward *f)
         f->next->prev = f->prev;
 }
 
+/* The reaper: frees the connections libevent 2.1 does not free itself. */
+static void reap_forwards(evutil_socket_t fd, short what, void *arg)
+{
+    api *a = arg;
+    (void)fd;
+    (void)what;
+    while (a->reap != NULL) {
+        api_forward *f = a->reap;
+        a->reap = f->next;
+        evhttp_connection_free(f->evcon);
+        free(f);
+    }
+}
+
+/*
+ * The leader's answer, or the failure. libevent 2.1 frees a connection made
+ * with free_on_completion after an answer (the request says Connection: close)
+ * and after a failure once connected (resp NULL), but not after a refused
+ * connect (resp without a connection): that one is freed by the reaper, not
+ * here, inside libevent's callback.
+ */
 static void on_forwarded(struct evhttp_request *resp, void *arg)
 {
     api_forward *f = arg;
@@ -1650,6 +1674,13 @@ static void on_forwarded(struct evhttp_request *resp, void *arg)
                       "This coordinator is not the leader and the leader, %s, did not answer the "
                       "forwarded request (connection refused, reset or timed out): retry shortly",
                       f->leader);
+        if (resp != NULL && evhttp_request_get_connection(resp) == NULL) {
+            f->prev = NULL;
+            f->next = f->a->reap;
+            f->a->reap = f;
+            event_active(f->a->reaper, EV_TIMEOUT, 0);
+            return;
+        }
         free(f);
         return;
     }
@@ -1726,6 +1757,9 @@ static bool forward_to_leader(api_req *r, const api_leader_info *li, char *why, 
     char hosthdr[300];
     snprintf(hosthdr, sizeof(hosthdr), "%s:%d", host, port);
     evhttp_add_header(hout, "Host", hosthdr);
+    /* one request per connection: closed by the leader after its answer, so
+     * that libevent frees it (free_on_completion frees only a closed one) */
+    evhttp_add_header(hout, "Connection", "close");
     const char *auth = evhttp_find_header(hin, "Authorization");
     if (auth != NULL)
         evhttp_add_header(hout, "Authorization", auth);
@@ -2651,6 +2685,12 @@ static void h_set_alias(api_req *r)
 
 /* ---- the request callback --------------------------------------------------------- */
 
+/* ClusterInfo's HasAutomated...Recovery: the coordinator's recover_clusters. */
+static bool recovers_cluster(const void *arg, const char *cluster, const char *alias)
+{
+    return recovery_cluster_selected(arg, cluster, alias);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     api *a = arg;
@@ -2728,6 +2768,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         .reasonable_lag_s = a->deps.reasonable_lag_s > 0 ? a->deps.reasonable_lag_s : 10,
         .recover_master = a->deps.recover_master,
         .recover_intermediate_master = a->deps.recover_intermediate_master,
+        .recovers = a->deps.rec != NULL ? recovers_cluster : NULL,
+        .recovers_arg = a->deps.rec,
     };
     r.route->fn(&r);
     if (!r.replied)
@@ -2816,7 +2858,8 @@ api *api_start(struct event_base *base, const char *listen, const api_deps *deps
     a->batch = deps->stream_batch > 0 ? deps->stream_batch : 128;
     auth_fill(&a->auth, auth);
     a->http = evhttp_new(base);
-    if (a->http == NULL) {
+    a->reaper = evtimer_new(base, reap_forwards, a);
+    if (a->http == NULL || a->reaper == NULL) {
         orch_fail(msg, msglen, ORCH_ERR_NOMEM, "evhttp_new failed");
         goto error;
     }
@@ -2852,6 +2895,8 @@ api *api_start(struct event_base *base, const char *listen, const api_deps *deps
 error:
     if (a->http != NULL)
         evhttp_free(a->http);
+    if (a->reaper != NULL)
+        event_free(a->reaper);
     free(a);
     return NULL;
 }
@@ -2862,6 +2907,8 @@ void api_stop(api *a)
         return;
     /* Forwards first: their connections to the leader are dropped (no
      * callback comes) and their clients answered while still attached. */
+    reap_forwards(-1, 0, a);
+    event_free(a->reaper);
     while (a->forwards != NULL) {
         api_forward *f = a->forwards;
         forward_unlink(f);

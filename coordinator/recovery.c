@@ -117,6 +117,8 @@ struct recovery {
     char failed_url[512];
     char analysis[64];
     char designated[ORCH_KEY_STRLEN]; /* the replica the operator named, or "" */
+    char repoint_to[ORCH_KEY_STRLEN]; /* where the replicas go: the new master, or (a dead
+                                         intermediate master) its own master */
     char *description;
     bool force, manual, intermediate;
     char reason[256];
@@ -221,7 +223,7 @@ static void drop_pending_fence(recovery_mgr *m, const orch_key *k)
     }
 }
 
-static bool cluster_selected(const recovery_mgr *m, const char *cluster, const char *alias)
+bool recovery_cluster_selected(const recovery_mgr *m, const char *cluster, const char *alias)
 {
     const orch_strlist *f = m->c.recover_clusters;
     if (f == NULL)
@@ -560,7 +562,7 @@ static void on_reply(commander_reply *rep, void *arg)
     case PH_REPOINT:
         if (ok)
             step(r, ORCH_LOG_INFO, "ORCH-FAILOVER-REPOINTED", "repoint",
-                 "%s now replicates from %s", who, r->parts[r->chosen].name);
+                 "%s now replicates from %s", who, r->repoint_to);
         else
             step(r, ORCH_LOG_WARN, "ORCH-FAILOVER-REPOINTED", "repoint",
                  "%s could not be repointed (%s): reported lost", who, what);
@@ -1184,6 +1186,7 @@ static void advance(recovery *r)
                 to = &up;
                 r->promoted = true;
             }
+            orch_key_format(to, r->repoint_to, sizeof(r->repoint_to));
             for (size_t i = 0; i < r->nparts; i++) {
                 bool follows;
                 if (r->intermediate) {
@@ -1530,7 +1533,7 @@ static void consider(recovery_mgr *m, const analysis_cluster *c, const analysis_
     const char *why = NULL;
     if (recoveries_disabled(m))
         why = "recoveries are disabled globally (orchctl enable-global-recoveries)";
-    else if (!cluster_selected(m, c->name, c->alias))
+    else if (!recovery_cluster_selected(m, c->name, c->alias))
         why = "the cluster is not in recover_clusters";
     if (why != NULL) {
         if (fresh_incident) {

@@ -129,6 +129,13 @@ typedef struct recovery_req {
 orch_err recovery_request(recovery_mgr *m, const recovery_req *req, recovery_done_fn done,
                           void *arg, char *msg, size_t msglen) ORCH_MUST_CHECK;
 
+/*
+ * True when automated recoveries may act on the cluster: recover_clusters
+ * names it or its alias (case-insensitive), or is "*". Any thread that does
+ * not race a configuration reload (the loop).
+ */
+bool recovery_cluster_selected(const recovery_mgr *m, const char *cluster, const char *alias);
+
 /* Counters for /metrics and /api/status. */
 typedef struct recovery_stats {
     uint64_t detections, started, succeeded, failed, refused, blocked, skipped;

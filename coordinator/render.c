@@ -620,9 +620,11 @@ json_t *render_cluster_info(const reg_cluster *cl, const render_ctx *c)
     put(o, "ClusterDomain", json_string(""), &oom);
     put(o, "CountInstances", json_integer((json_int_t)cl->nmembers), &oom);
     put(o, "HeuristicLag", json_integer(lag), &oom);
-    put(o, "HasAutomatedMasterRecovery", json_boolean(c->recover_master), &oom);
-    put(o, "HasAutomatedIntermediateMasterRecovery", json_boolean(c->recover_intermediate_master),
-        &oom);
+    bool rm = c->recover_master, rim = c->recover_intermediate_master;
+    if (c->recovers != NULL)
+        rm = rim = c->recovers(c->recovers_arg, cl->name, cl->alias);
+    put(o, "HasAutomatedMasterRecovery", json_boolean(rm), &oom);
+    put(o, "HasAutomatedIntermediateMasterRecovery", json_boolean(rim), &oom);
     return finish(o, oom);
 }
 

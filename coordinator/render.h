@@ -39,7 +39,10 @@ typedef struct render_ctx {
     int64_t reasonable_lag_s;         /* above this: "replication_lag" problem, "lag" status */
     bool recover_master;              /* ClusterInfo.HasAutomatedMasterRecovery */
     bool recover_intermediate_master; /* ClusterInfo.HasAutomatedIntermediateMasterRecovery */
-    bool raw_report;                  /* add Orch.Report: the agent's whole report */
+    /* when set, both of the above per cluster: automated recovery acts on it */
+    bool (*recovers)(const void *arg, const char *cluster, const char *alias);
+    const void *recovers_arg;
+    bool raw_report; /* add Orch.Report: the agent's whole report */
 } render_ctx;
 
 /* Printable names: "UP", "DOWN", "UNRESPONSIVE", "AUTH_ERROR", "UNKNOWN". */

@@ -148,17 +148,28 @@ static void test_state_file_survives_kill9(void **state)
     char path[128], msg[256];
     snprintf(path, sizeof(path), "%s/crash.state", dir);
     for (int trial = 0; trial < 10; trial++) {
+        /* the child says when its first save is done: on a loaded machine it
+         * may not run at all within the random delay below */
+        int ready[2];
+        assert_int_equal(pipe(ready), 0);
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
+            close(ready[0]);
             fence_state st = {0};
             for (uint64_t e = 1;; e++) {
                 st.epoch = e;
                 st.fenced = (e % 2) == 0;
                 if (fence_state_save(path, &st, NULL, 0) != ORCH_OK)
                     _exit(3);
+                if (e == 1 && (write(ready[1], "r", 1) != 1 || close(ready[1]) != 0))
+                    _exit(4);
             }
         }
+        close(ready[1]);
+        char byte;
+        assert_int_equal(read(ready[0], &byte, 1), 1);
+        close(ready[0]);
         usleep(5000 + (useconds_t)(rand() % 20000));
         kill(pid, SIGKILL);
         int status;
