@@ -105,6 +105,10 @@ struct recovery_mgr {
      * them, and a recovery must not take a replica's local writes for the most
      * advanced position. Refreshed at every analysis that can tell. */
     orch_hmap errant;
+    /* Masters this leader switched to async (LockedSemiSyncMaster): switched
+     * back once enough semi-sync replicas are connected again. */
+    orch_key degraded[32];
+    size_t ndegraded;
 };
 
 struct recovery {
@@ -1450,14 +1454,70 @@ static void record_detection(recovery_mgr *m, const analysis_cluster *c, const a
     batch(m, "failure detection", s, 1, note_rows_failure, (void *)"failure detection");
 }
 
+typedef struct semi_ctx {
+    recovery_mgr *m;
+    orch_key key;
+    bool on;
+    char name[ORCH_KEY_STRLEN];
+} semi_ctx;
+
+static void degraded_drop(recovery_mgr *m, size_t i)
+{
+    m->degraded[i] = m->degraded[--m->ndegraded];
+}
+
 static void on_semi_sync(commander_reply *rep, void *arg)
 {
-    char *name = arg;
+    semi_ctx *ctx = arg;
+    recovery_mgr *m = ctx->m;
     char what[600];
     describe_reply(rep, what, sizeof(what));
-    orch_log(reply_ok(rep) ? ORCH_LOG_NOTICE : ORCH_LOG_ERROR, "ORCH-SEMI-SYNC-ASYNC", name,
-             "switching the master to asynchronous replication: %s", what);
-    free(name);
+    bool ok = reply_ok(rep);
+    orch_log(ok ? ORCH_LOG_NOTICE : ORCH_LOG_ERROR,
+             ctx->on ? "ORCH-SEMI-SYNC-RESTORED" : "ORCH-SEMI-SYNC-ASYNC", ctx->name,
+             "switching the master %s: %s",
+             ctx->on ? "back to semi-sync (its semi-sync replicas are connected again)"
+                     : "to asynchronous replication",
+             what);
+    bool known = false;
+    for (size_t i = 0; i < m->ndegraded && !known; i++)
+        known = orch_key_equal(&m->degraded[i], &ctx->key);
+    if (ok && !ctx->on && !known) {
+        if (m->ndegraded < sizeof(m->degraded) / sizeof(m->degraded[0]))
+            m->degraded[m->ndegraded++] = ctx->key;
+        else
+            orch_warn(ctx->name, "semi-sync is not switched back by orch: too many degraded "
+                                 "masters; re-enable it by hand");
+    }
+    free(ctx);
+}
+
+/* Switches the master's semi-sync on or off through its agent (fire and forget). */
+static void set_semi_sync(recovery_mgr *m, const reg_instance *in, bool on)
+{
+    semi_ctx *ctx = calloc(1, sizeof(*ctx));
+    if (ctx == NULL)
+        return;
+    *ctx = (semi_ctx){.m = m, .key = in->key, .on = on};
+    snprintf(ctx->name, sizeof(ctx->name), "%s", in->name);
+    Orch__Command c = ORCH__COMMAND__INIT;
+    c.type = ORCH__COMMAND_TYPE__CMD_SET_SEMI_SYNC;
+    c.has_semi_sync_master = true;
+    c.semi_sync_master = on;
+    commander_cmd req = {.host = in->key.host,
+                         .url = in->report->command_listen,
+                         .epoch = election_leader_epoch(m->d.el, orch_mono_ms()),
+                         .cmd = &c,
+                         .timeout_ms = m->c.command_timeout_ms,
+                         .done = on_semi_sync,
+                         .arg = ctx};
+    uint64_t id;
+    char msg[128];
+    if (commander_submit(m->d.cmd, &req, &id, msg, sizeof(msg)) != ORCH_OK) {
+        orch_log(ORCH_LOG_ERROR, on ? "ORCH-SEMI-SYNC-RESTORED" : "ORCH-SEMI-SYNC-ASYNC", ctx->name,
+                 "cannot switch semi-sync %s: %s", on ? "on" : "off", msg);
+        free(ctx);
+    }
 }
 
 /*
@@ -1465,32 +1525,48 @@ static void on_semi_sync(commander_reply *rep, void *arg)
  * UP, no failover in progress) waits for acknowledgements no replica can give,
  * and its commits hang. Only the leader decides to degrade: the master's
  * semi-sync is switched off (DESIGN.md: semi-sync must not degrade by timeout).
- * Re-enabling it once replicas return is left to the operator for now.
+ * restore_semi_sync switches it back when its replicas return.
  */
 static void unlock_semi_sync(recovery_mgr *m, const analysis_entry *e)
 {
     reg_instance *in = registry_get(m->d.reg, &e->key);
     if (in == NULL || in->report->command_listen == NULL || !e->last_check_valid)
         return;
-    char *name = strdup(in->name);
-    if (name == NULL)
-        return;
-    Orch__Command c = ORCH__COMMAND__INIT;
-    c.type = ORCH__COMMAND_TYPE__CMD_SET_SEMI_SYNC;
-    c.has_semi_sync_master = true;
-    c.semi_sync_master = false;
-    commander_cmd req = {.host = in->key.host,
-                         .url = in->report->command_listen,
-                         .epoch = election_leader_epoch(m->d.el, orch_mono_ms()),
-                         .cmd = &c,
-                         .timeout_ms = m->c.command_timeout_ms,
-                         .done = on_semi_sync,
-                         .arg = name};
-    uint64_t id;
-    char msg[128];
-    if (commander_submit(m->d.cmd, &req, &id, msg, sizeof(msg)) != ORCH_OK) {
-        orch_log(ORCH_LOG_ERROR, "ORCH-SEMI-SYNC-ASYNC", name, "cannot switch to async: %s", msg);
-        free(name);
+    set_semi_sync(m, in, false);
+}
+
+/*
+ * A master this leader switched to async gets semi-sync back once at least
+ * the wait count of semi-sync replicas is connected to it again (MariaDB
+ * counts them in Rpl_semi_sync_master_clients while the master side is off,
+ * and acknowledgements resume at once). Forgotten when it is no longer a
+ * cluster's top or someone re-enabled it. A leader that takes over does not
+ * know what its predecessor degraded: that one stays async for the operator.
+ */
+static void restore_semi_sync(recovery_mgr *m)
+{
+    int64_t now = orch_mono_ms();
+    for (size_t i = m->ndegraded; i-- > 0;) {
+        reg_instance *in = registry_get(m->d.reg, &m->degraded[i]);
+        if (in == NULL)
+            continue;
+        const Orch__ServerStatus *s = in->report->server;
+        if (in->depth != 0 || in->has_master) {
+            degraded_drop(m, i);
+            continue;
+        }
+        if (reg_instance_is_stale(in, now, m->c.analysis.stale_after_ms) || s == NULL ||
+            in->report->state != ORCH__PROBE_STATE__PROBE_UP || in->report->command_listen == NULL)
+            continue;
+        if (s->has_semi_sync_master_enabled && s->semi_sync_master_enabled) {
+            degraded_drop(m, i);
+            continue;
+        }
+        unsigned clients = s->has_semi_sync_master_clients ? s->semi_sync_master_clients : 0;
+        if (clients >= m->c.analysis.semi_sync_wait_count && clients > 0) {
+            degraded_drop(m, i);
+            set_semi_sync(m, in, true);
+        }
     }
 }
 
@@ -1872,6 +1948,7 @@ static void analyze(recovery_mgr *m)
                 consider(m, cl, e);
         }
     }
+    restore_semi_sync(m);
 }
 
 static void on_analyze(evutil_socket_t fd, short what, void *arg)

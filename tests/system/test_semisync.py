@@ -117,3 +117,13 @@ def test_master_that_lost_its_semi_sync_replicas_is_switched_to_async(make_sandb
     assert sb.server("db1").value("SELECT @@read_only") == 0, "the master must stay writable"
     assert recoveries(sb) == [], "no failover: the master is alive"
     print(f"{at_kill} acknowledged before db2 died, {len(w.acked) - at_kill} after")
+    # the replica returns: the leader switches the master back to semi-sync,
+    # and commits are acknowledged by the replica again
+    sb.start(["db2"])
+    wait_until(lambda: sb.server("db1").value("SELECT @@rpl_semi_sync_master_enabled") == 1, 15,
+               "semi-sync switched back on once the replica is connected")
+    yes = int(sb.sql("db1", "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_yes_tx'")[0]["Value"])
+    sb.sql("db1", "INSERT INTO app.w VALUES (100000000)")
+    after = int(sb.sql("db1", "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_yes_tx'")[0]["Value"])
+    assert after == yes + 1, "the commit was acknowledged by the replica"
+    assert any("ORCH-SEMI-SYNC-RESTORED" in orch.log_path(i).read_text() for i in range(orch.n))
