@@ -83,8 +83,9 @@ def test_leader_killed_new_leader_higher_epoch_never_two(sandbox, make_orch):
 
 def test_backend_down_leader_steps_down_reads_continue(sandbox, make_orch):
     orch = make_orch(sandbox)
-    leader = orch.leader()
-    wait_until(lambda: len(orch.instances(leader)) == 4, 15, "four instances")
+    orch.leader()
+    for i in range(3):  # every node has heard every agent before the backend hangs
+        wait_until(lambda i=i: len(orch.instances(i)) == 4, 15, f"four instances on c{i + 1}")
     sandbox.kill("backend", signal.SIGSTOP)   # a backend that hangs, the harder case
     try:
         t0 = time.monotonic()

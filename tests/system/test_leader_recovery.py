@@ -568,7 +568,8 @@ def test_leader_killed_before_the_fence_next_leader_fences_on_return(sandbox, ma
     wait_until(lambda: sandbox.server("db1").value("SELECT @@read_only") == 1, 15,
                "the returning old primary to be fenced")
     assert failed_over(sandbox, "db1") == new
-    assert "ORCH-FENCED" in log_of(orch, second)
+    wait_until(lambda: "ORCH-FENCED" in log_of(orch, second), 5,
+               "the new leader to log the fence's answer")
     wait_until(lambda: sandbox.sql("backend", "SELECT COUNT(*) AS n FROM orch.pending_fence")[0]["n"]
                == 0, 10, "the pending fence to be dropped")
     assert promotions(orch) == {new: 1}
