@@ -1,11 +1,13 @@
 """Automated recovery against real failures: kill -9 and SIGSTOP of a primary,
 an agent killed on a healthy primary, downtime, must_not, detection-only
-clusters, and a promotion step that fails. Real MariaDB servers, real agents,
+clusters, a promotion step that fails, a dead intermediate master, a failing
+pre_failover hook, and a replica with errant transactions reported lost. Real MariaDB servers, real agents,
 real coordinators (orch-coordinator pool on the sandbox's backend)."""
 
 import json
 import signal
 import time
+from pathlib import Path
 
 import pymysql
 
@@ -229,3 +231,59 @@ def test_dead_intermediate_master_its_replicas_move_up(make_sandbox, make_orch):
     recs = recoveries(sb)
     assert len(recs) == 1 and recs[0]["state"] == "succeeded", recs
     assert start_lines(orch) == 1
+
+
+def test_failing_pre_failover_hook_aborts_and_hooks_report(sandbox, make_orch, tmp_dir):
+    """on_failure_detection runs at the detection; a failing pre_failover hook
+    aborts the recovery before anything changes (recorded failed, nobody
+    promoted) and post_unsuccessful_failover reports it."""
+    d = Path(tmp_dir)
+    orch = make_orch(sandbox,
+                     on_failure_detection=[f"echo {{failureType}} {{failedPort}} >> {d}/detect.log"],
+                     pre_failover=["echo refusing; exit 3"],
+                     post_failover=[f"echo {{failureType}} >> {d}/post.log"],
+                     post_unsuccessful_failover=[
+                         f"echo $ORCH_FAILURE_TYPE {{isSuccessful}} >> {d}/unsuccessful.log"])
+    warm(orch)
+    sandbox.kill("db1", signal.SIGKILL)
+    wait_until(lambda: [r["state"] for r in recoveries(sandbox)] == ["failed"], 15,
+               "the recovery to be recorded failed")
+    wait_until(lambda: (d / "unsuccessful.log").exists(), 5, "post_unsuccessful_failover")
+    assert (d / "unsuccessful.log").read_text().split() == ["DeadMaster", "false"]
+    assert not (d / "post.log").exists()
+    detected = (d / "detect.log").read_text().splitlines()
+    assert f"DeadMaster {sandbox.servers['db1'].port}" in detected, detected
+    assert any("pre_failover" in orch.log_path(i).read_text() and
+               "ORCH-FAILOVER-FAILED" in orch.log_path(i).read_text() for i in range(orch.n))
+    for n in ("db2", "db3", "db4"):  # nothing changed: still read-only replicas of db1
+        assert sandbox.servers[n].value("SELECT @@read_only") == 1
+        assert int(sandbox.servers[n].slave_status()["Master_Port"]) == sandbox.servers["db1"].port
+    assert start_lines(orch) == 1
+
+
+def test_replica_with_errant_transactions_is_reported_lost_and_downtimed(sandbox, make_orch):
+    """db4 holds a transaction written on it alone (errant): it cannot follow
+    the new master without diverging, so the recovery promotes another,
+    reports db4 lost and downtimes it."""
+    orch = make_orch(sandbox)
+    leader = warm(orch)
+    app_rows(sandbox, 10)
+    sandbox.sql("db4", "CREATE DATABASE local_only")  # binlogged on db4 only
+    p4 = sandbox.servers["db4"].port
+
+    def errant_seen():  # on the master's entry: its replicas with errant transactions
+        body = orch.get(leader, "/api/replication-analysis")[1]
+        return any(r["Key"]["Port"] == p4 for e in body.get("Details") or []
+                   for r in (e.get("Orch") or {}).get("ErrantReplicas") or [])
+    wait_until(errant_seen, 10, "db4's errant transaction in the analysis")
+    sandbox.kill("db1", signal.SIGKILL)
+    wait_until(lambda: [r["state"] for r in recoveries(sandbox)] == ["succeeded"], 15,
+               "the recovery")
+    rec = recoveries(sandbox)[0]
+    assert rec["lost_replicas"] and f"127.0.0.1:{p4}" in rec["lost_replicas"], rec
+    assert rec["successor_port"] != p4
+    wait_until(lambda: orch.instances(leader)[f"127.0.0.1:{p4}"]["IsDowntimed"], 5,
+               "db4 downtimed")
+    inst = orch.instances(leader)[f"127.0.0.1:{p4}"]
+    print(f"lost: {rec['lost_replicas']}; db4 downtimed by {inst.get('DowntimeOwner')}: "
+          f"{inst.get('DowntimeReason')}")
