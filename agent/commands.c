@@ -228,6 +228,41 @@ static orch_err plan_change_master(const Orch__Command *c, const orch_version *v
     return err;
 }
 
+/*
+ * True when the channel's SQL thread is stopped while its IO thread is not:
+ * a freeze must start the SQL thread before it stops the IO thread. MariaDB
+ * (GTID mode) discards the relay log when a thread starts with both stopped,
+ * so what such a replica received from a dead master would be lost; started
+ * while the IO thread still runs (retrying the dead master), it applies it.
+ */
+static bool sql_thread_waits(MYSQL *db, const orch_version *v, const char *pre, const char *post)
+{
+    char q[256], m[128];
+    MYSQL_RES *res = NULL;
+    if (db == NULL)
+        return false;
+    snprintf(q, sizeof(q), is_mysql(v) ? "SHOW REPLICA STATUS%s" : "SHOW SLAVE%s STATUS",
+             is_mysql(v) ? post : pre);
+    if (orch_db_query(db, q, &res, NULL, m, sizeof(m)) != ORCH_OK || res == NULL)
+        return false;
+    bool waits = false;
+    MYSQL_ROW row = mysql_fetch_row(res);
+    unsigned n = mysql_num_fields(res);
+    MYSQL_FIELD *f = mysql_fetch_fields(res);
+    const char *io = NULL, *sql = NULL;
+    for (unsigned i = 0; row != NULL && i < n; i++) {
+        if (strcmp(f[i].name, "Slave_IO_Running") == 0 ||
+            strcmp(f[i].name, "Replica_IO_Running") == 0)
+            io = row[i];
+        else if (strcmp(f[i].name, "Slave_SQL_Running") == 0 ||
+                 strcmp(f[i].name, "Replica_SQL_Running") == 0)
+            sql = row[i];
+    }
+    waits = io != NULL && sql != NULL && strcmp(sql, "No") == 0 && strcmp(io, "No") != 0;
+    mysql_free_result(res);
+    return waits;
+}
+
 orch_err cmd_plan_build(const Orch__Command *c, const orch_version *v, const cmd_credentials *cred,
                         MYSQL *db, cmd_plan *out, char *msg, size_t msglen)
 {
@@ -242,9 +277,14 @@ orch_err cmd_plan_build(const Orch__Command *c, const orch_version *v, const cmd
 
     switch (c->type) {
     case ORCH__COMMAND_TYPE__CMD_STOP_REPLICA: {
-        const char *threads = c->has_io_thread_only && c->io_thread_only ? " IO_THREAD" : "";
-        err = mysql ? add(&plan, "STOP REPLICA%s%s", threads, post)
-                    : add(&plan, "STOP SLAVE%s%s", pre, threads);
+        bool io_only = c->has_io_thread_only && c->io_thread_only;
+        const char *threads = io_only ? " IO_THREAD" : "";
+        if (io_only && sql_thread_waits(db, v, pre, post))
+            err = mysql ? add(&plan, "START REPLICA SQL_THREAD%s", post)
+                        : add(&plan, "START SLAVE%s SQL_THREAD", pre);
+        if (err == ORCH_OK)
+            err = mysql ? add(&plan, "STOP REPLICA%s%s", threads, post)
+                        : add(&plan, "STOP SLAVE%s%s", pre, threads);
         break;
     }
     case ORCH__COMMAND_TYPE__CMD_START_REPLICA:
@@ -412,6 +452,23 @@ void cmd_execute(const Orch__Command *c, const orch_version *v, const cmd_creden
             return;
         }
         orch_gtid_set_free(set);
+        /* Applying needs the SQL thread: an operator may have stopped it.
+         * Started only while the IO thread runs (see sql_thread_waits); a
+         * failure leaves the wait to time out, saying so. */
+        char pre[80], post[96], start[256];
+        if (c->channel != NULL && !channel_ok(c->channel)) {
+            out->result = ORCH__COMMAND_RESULT__RESULT_BAD_REQUEST;
+            snprintf(out->error, sizeof(out->error), "bad channel name");
+            return;
+        }
+        conn_parts(v, c->channel, pre, sizeof(pre), post, sizeof(post));
+        if (sql_thread_waits(db, v, pre, post)) {
+            snprintf(start, sizeof(start),
+                     is_mysql(v) ? "START REPLICA SQL_THREAD%s" : "START SLAVE%s SQL_THREAD",
+                     is_mysql(v) ? post : pre);
+            if (orch_db_exec(db, start, NULL, msg, sizeof(msg)) != ORCH_OK)
+                msg[0] = '\0';
+        }
         char sql[8192], val[32];
         bool is_null = false;
         double secs = c->timeout_ms / 1000.0;

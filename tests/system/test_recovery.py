@@ -287,3 +287,30 @@ def test_replica_with_errant_transactions_is_reported_lost_and_downtimed(sandbox
     inst = orch.instances(leader)[f"127.0.0.1:{p4}"]
     print(f"lost: {rec['lost_replicas']}; db4 downtimed by {inst.get('DowntimeOwner')}: "
           f"{inst.get('DowntimeReason')}")
+
+
+def test_replicas_with_stopped_sql_threads_fail_over_with_every_row(sandbox, make_orch):
+    """Every replica's SQL thread stopped by an operator: what they received
+    from the primary is only in their relay logs when it dies. The recovery
+    applies it (WaitForGtid starts the SQL thread, which keeps the relay log)
+    and the new primary has every row."""
+    orch = make_orch(sandbox)
+    warm(orch)
+    app_rows(sandbox, 5)
+    for n in ("db2", "db3", "db4"):
+        sandbox.sql(n, "STOP SLAVE SQL_THREAD")
+    for i in range(5, 25):
+        sandbox.sql("db1", f"INSERT INTO app.t VALUES ({i})")
+    pos = sandbox.server("db1").value("SELECT @@gtid_binlog_pos")
+    for n in ("db2", "db3", "db4"):
+        wait_until(lambda n=n: sandbox.server(n).slave_status()["Gtid_IO_Pos"] == pos, 10,
+                   f"{n} to receive everything")
+        assert sandbox.server(n).value("SELECT COUNT(*) FROM app.t") == 5
+    t0 = time.monotonic()
+    sandbox.kill("db1", signal.SIGKILL)
+    new = wait_until(lambda: failed_over(sandbox, "db1"), 15, "a new primary with followers")
+    print(f"kill -9 -> {new} writable after {(time.monotonic() - t0) * 1000:.0f} ms")
+    assert sandbox.server(new).value("SELECT COUNT(*) FROM app.t") == 25
+    for n in ("db2", "db3", "db4"):
+        wait_until(lambda n=n: sandbox.server(n).value("SELECT COUNT(*) FROM app.t") == 25, 10,
+                   f"{n} to have every row")
