@@ -58,6 +58,7 @@
 #include "sbuf.h"
 
 #include <event2/buffer.h>
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -106,12 +107,13 @@ struct api {
     api_deps deps;
     size_t batch; /* instances per streamed chunk; longer lists are streamed */
     auth_state auth;
-    api_stream *streams;   /* in flight */
-    api_backend be;        /* recovery.c and store.c, or the tests' fakes */
-    api_pending *pendings; /* answers owed by the backend or a recovery */
-    api_forward *forwards; /* leader routes sent on to the leader, not answered yet */
-    api_forward *reap;     /* forwards whose connection libevent left to us (see on_forwarded) */
-    struct event *reaper;  /* frees them, outside libevent's callbacks */
+    api_stream *streams;    /* in flight */
+    api_backend be;         /* recovery.c and store.c, or the tests' fakes */
+    api_pending *pendings;  /* answers owed by the backend or a recovery */
+    api_forward *forwards;  /* leader routes sent on to the leader, not answered yet */
+    api_forward *reap;      /* forwards whose connection libevent left to us (see on_forwarded) */
+    struct event *reaper;   /* frees them, outside libevent's callbacks */
+    struct evdns_base *dns; /* resolves a leader's host name without blocking the loop */
 };
 
 typedef struct api_req api_req;
@@ -1738,7 +1740,7 @@ static bool forward_to_leader(api_req *r, const api_leader_info *li, char *why, 
     api_forward *f = calloc(1, sizeof(*f));
     struct evhttp_connection *evcon =
         f != NULL && n > 0 && (size_t)n < sizeof(target)
-            ? evhttp_connection_base_new(r->a->base, NULL, host, (unsigned short)port)
+            ? evhttp_connection_base_new(r->a->base, r->a->dns, host, (unsigned short)port)
             : NULL;
     struct evhttp_request *out = evcon != NULL ? evhttp_request_new(on_forwarded, f) : NULL;
     api_pending *p = out != NULL ? pending_new(r) : NULL;
@@ -2859,7 +2861,10 @@ api *api_start(struct event_base *base, const char *listen, const api_deps *deps
     auth_fill(&a->auth, auth);
     a->http = evhttp_new(base);
     a->reaper = evtimer_new(base, reap_forwards, a);
-    if (a->http == NULL || a->reaper == NULL) {
+    /* resolv.conf and /etc/hosts; an IP literal needs no lookup */
+    a->dns =
+        evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (a->http == NULL || a->reaper == NULL || a->dns == NULL) {
         orch_fail(msg, msglen, ORCH_ERR_NOMEM, "evhttp_new failed");
         goto error;
     }
@@ -2897,6 +2902,8 @@ error:
         evhttp_free(a->http);
     if (a->reaper != NULL)
         event_free(a->reaper);
+    if (a->dns != NULL)
+        evdns_base_free(a->dns, 0);
     free(a);
     return NULL;
 }
@@ -2936,6 +2943,7 @@ void api_stop(api *a)
         p->evcon = NULL;
         p->prev = p->next = NULL;
     }
+    evdns_base_free(a->dns, 0); /* the forwards' lookups went with their connections */
     memset(&a->auth, 0, sizeof(a->auth));
     free(a);
 }

@@ -51,7 +51,8 @@ static const orch_config_field fields[] = {
     {.name = "http_advertise",
      .type = ORCH_CONFIG_STRING,
      .offset = F(http_advertise),
-     .help = "URL other coordinators use to reach this one (default: http://HOST:PORT)."},
+     .help = "URL other coordinators forward leader routes to (http://ADDRESS:PORT; default: "
+             "http_listen's, 127.0.0.1 for a wildcard)."},
     {.name = "auth_mode",
      .type = ORCH_CONFIG_ENUM,
      .offset = F(auth_mode),

@@ -427,6 +427,11 @@ static void advertise_url(const coord_config *cfg, char *buf, size_t len)
     size_t hostlen = (size_t)(colon - cfg->http_listen);
     const char *host = cfg->http_listen;
     if (hostlen == 0 || (hostlen == 7 && strncmp(host, "0.0.0.0", 7) == 0)) {
+        orch_log(ORCH_LOG_WARN, "ORCH-CONFIG", cfg->node,
+                 "http_listen %s listens on every address and http_advertise is not set: other "
+                 "coordinators will forward leader routes to 127.0.0.1, which works only on one "
+                 "host; set http_advertise to this node's http://ADDRESS:PORT",
+                 cfg->http_listen);
         host = "127.0.0.1";
         hostlen = 9;
     }

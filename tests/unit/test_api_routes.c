@@ -1341,6 +1341,17 @@ static void test_follower_forwards(void **state)
     assert_true(f->fk.ncalls > calls);
     calls = f->fk.ncalls;
 
+    /* a leader named by host name: resolved without blocking (/etc/hosts) */
+    char named[64];
+    snprintf(named, sizeof(named), "http://localhost:%u", (unsigned)f->port);
+    f->leader_api = named;
+    f->follower_answers = 1;
+    r = expect(f, "/api/recover/127.0.0.1/3301", 200, NULL);
+    assert_string_equal(header(&r, "X-Orch-Forwarded-To"), "coord-b");
+    resp_free(&r);
+    f->leader_api = self;
+    calls = f->fk.ncalls;
+
     /* one hop only: the "leader" says it is not the leader either */
     f->follower_answers = 2;
     r = expect(f, "/api/move-up/127.0.0.1/3302", 503, "and is not forwarded twice");
