@@ -46,6 +46,7 @@
 #include "clock.h"
 #include "hmap.h"
 #include "log.h"
+#include "wakeup.h"
 #include "metrics.h"
 #include "transport.h"
 #include "wire.h"
@@ -60,7 +61,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -228,8 +228,7 @@ struct commander {
 
     /* The loop side. */
     struct event_base *base;
-    struct event *ev_done;
-    int efd;
+    orch_wakeup wake; /* the worker hands answers to the loop */
 
     pthread_t thread;
     bool thread_started;
@@ -349,15 +348,6 @@ nomem:
 }
 
 /* ---- answering ------------------------------------------------------------------------ */
-
-static void notify_loop(commander *c)
-{
-    uint64_t one = 1;
-    if (c->efd >= 0) {
-        ssize_t w = write(c->efd, &one, sizeof(one));
-        (void)w; /* EAGAIN: the counter is already non-zero, the loop will wake */
-    }
-}
 
 /* Counts and records the outcome; worker thread (or stop), mu NOT held. */
 static void record(commander *c, cmd_item *it)
@@ -487,7 +477,7 @@ static void finish(commander *c, target *t, cmd_item *it)
     c->done_tail = it;
     it->next = NULL;
     pthread_mutex_unlock(&c->mu);
-    notify_loop(c);
+    orch_wakeup_notify(&c->wake);
 }
 
 static void finish_status(commander *c, target *t, cmd_item *it, commander_status s,
@@ -518,11 +508,8 @@ static void deliver_done(commander *c)
     }
 }
 
-static void on_done_event(evutil_socket_t fd, short what, void *arg)
+static void on_wake(void *arg)
 {
-    uint64_t v;
-    ssize_t r = read(fd, &v, sizeof(v));
-    (void)r;
     deliver_done(arg);
 }
 
@@ -1260,7 +1247,7 @@ commander *commander_start(const commander_conf *conf, struct event_base *base, 
         orch_fail(msg, msglen, ORCH_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    c->efd = -1;
+    orch_wakeup_clear(&c->wake);
     pthread_mutex_init(&c->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -1320,16 +1307,8 @@ commander *commander_start(const commander_conf *conf, struct event_base *base, 
 
     if (base != NULL) {
         c->base = base;
-        c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (c->efd < 0) {
-            orch_fail(msg, msglen, ORCH_ERR_IO, "commander: eventfd failed");
+        if (orch_wakeup_init(&c->wake, base, on_wake, c, "commander", msg, msglen) != ORCH_OK)
             goto fail;
-        }
-        c->ev_done = event_new(base, c->efd, EV_READ | EV_PERSIST, on_done_event, c);
-        if (c->ev_done == NULL || event_add(c->ev_done, NULL) != 0) {
-            orch_fail(msg, msglen, ORCH_ERR_NOMEM, "commander: cannot set up its event");
-            goto fail;
-        }
     }
     if (pthread_create(&c->thread, NULL, worker_main, c) != 0) {
         orch_fail(msg, msglen, ORCH_ERR_IO, "commander: cannot create its thread");
@@ -1367,12 +1346,7 @@ void commander_stop(commander *c)
         pthread_cond_wait(&c->sync_cv, &c->mu);
     pthread_mutex_unlock(&c->mu);
 
-    if (c->ev_done != NULL) {
-        event_del(c->ev_done);
-        event_free(c->ev_done);
-    }
-    if (c->efd >= 0)
-        close(c->efd);
+    orch_wakeup_fini(&c->wake);
     orch_hmap_fini(&c->targets);
     if (c->secret != NULL) {
         memset(c->secret, 0, c->secret_len);

@@ -3,6 +3,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "wakeup.h"
 #include "sbuf.h"
 
 #include <errno.h>
@@ -14,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -161,9 +161,8 @@ struct hooks {
     bool stopping;
     job *head, *tail;           /* to run */
     job *done_head, *done_tail; /* to deliver on the loop */
-    int efd;
-    struct event *ev;
-    pid_t running; /* the process group of the hook running now, 0 none */
+    orch_wakeup wake;           /* the runner hands results to the loop */
+    pid_t running;              /* the process group of the hook running now, 0 none */
 };
 
 static void job_free(job *j)
@@ -340,9 +339,7 @@ static void *hooks_main(void *arg)
         else
             h->done_head = j;
         h->done_tail = j;
-        uint64_t one = 1;
-        ssize_t w = write(h->efd, &one, sizeof(one));
-        (void)w;
+        orch_wakeup_notify(&h->wake);
     }
     pthread_mutex_unlock(&h->mu);
     return NULL;
@@ -363,11 +360,8 @@ static void deliver(hooks *h)
     }
 }
 
-static void on_done(evutil_socket_t fd, short what, void *arg)
+static void on_wake(void *arg)
 {
-    uint64_t v;
-    ssize_t r = read(fd, &v, sizeof(v));
-    (void)r;
     deliver(arg);
 }
 
@@ -378,18 +372,11 @@ hooks *hooks_start(struct event_base *base, char *msg, size_t msglen)
         orch_fail(msg, msglen, ORCH_ERR_NOMEM, "out of memory");
         return NULL;
     }
+    orch_wakeup_clear(&h->wake);
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
-    h->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (h->efd < 0) {
-        orch_fail(msg, msglen, ORCH_ERR_IO, "eventfd: %s", strerror(errno));
+    if (orch_wakeup_init(&h->wake, base, on_wake, h, "hooks", msg, msglen) != ORCH_OK)
         goto fail;
-    }
-    h->ev = event_new(base, h->efd, EV_READ | EV_PERSIST, on_done, h);
-    if (h->ev == NULL || event_add(h->ev, NULL) != 0) {
-        orch_fail(msg, msglen, ORCH_ERR_NOMEM, "cannot watch the hook runner");
-        goto fail;
-    }
     if (pthread_create(&h->thread, NULL, hooks_main, h) != 0) {
         orch_fail(msg, msglen, ORCH_ERR_IO, "cannot start the hook runner");
         goto fail;
@@ -425,10 +412,7 @@ void hooks_stop(hooks *h)
         j = next;
     }
     deliver(h);
-    if (h->ev != NULL)
-        event_free(h->ev);
-    if (h->efd >= 0)
-        close(h->efd);
+    orch_wakeup_fini(&h->wake);
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);
     free(h);
@@ -471,9 +455,7 @@ orch_err hooks_run(hooks *h, const char *event, const char *const *commands, siz
         else
             h->done_head = j;
         h->done_tail = j;
-        uint64_t one = 1;
-        ssize_t w = write(h->efd, &one, sizeof(one));
-        (void)w;
+        orch_wakeup_notify(&h->wake);
     } else {
         if (h->tail != NULL)
             h->tail->next = j;

@@ -25,6 +25,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "wakeup.h"
 
 #include <event2/event.h>
 #include <inttypes.h>
@@ -35,7 +36,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -234,8 +234,7 @@ struct store {
 
     /* The loop side. */
     struct event_base *base;
-    struct event *ev_done;
-    int efd;
+    orch_wakeup wake; /* the thread hands answers to the loop */
 
     pthread_t thread;
     bool thread_started;
@@ -1591,13 +1590,6 @@ static void run_op(store *s, op_item *it)
              op->owner ? op->owner : "", op->reason ? ": " : "", op->reason ? op->reason : "");
 }
 
-static void notify_loop(store *s)
-{
-    uint64_t one = 1;
-    ssize_t w = write(s->efd, &one, sizeof(one));
-    (void)w; /* EAGAIN: the counter is already non-zero, the loop will wake */
-}
-
 /* Executes every queued op, answering each through the done queue. */
 static void run_ops(store *s)
 {
@@ -1629,7 +1621,7 @@ static void run_ops(store *s)
             s->done_head = it;
         s->done_tail = it;
         pthread_mutex_unlock(&s->mu);
-        notify_loop(s);
+        orch_wakeup_notify(&s->wake);
     }
 }
 
@@ -1653,13 +1645,9 @@ static void deliver_done(store *s)
     }
 }
 
-static void on_done(evutil_socket_t fd, short what, void *arg)
+static void on_wake(void *arg)
 {
-    store *s = arg;
-    uint64_t v;
-    ssize_t r = read(fd, &v, sizeof(v));
-    (void)r;
-    deliver_done(s);
+    deliver_done(arg);
 }
 
 /* ---- the thread ------------------------------------------------------------------------ */
@@ -1748,7 +1736,7 @@ store *store_start(const store_conf *conf, struct event_base *base, char *msg, s
         orch_fail(msg, msglen, ORCH_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    s->efd = -1;
+    orch_wakeup_clear(&s->wake);
     pthread_mutex_init(&s->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -1787,16 +1775,8 @@ store *store_start(const store_conf *conf, struct event_base *base, char *msg, s
     s->next_write_ms = now + s->write_interval_ms;
 
     s->base = base;
-    s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (s->efd < 0) {
-        orch_fail(msg, msglen, ORCH_ERR_IO, "store: eventfd failed");
+    if (orch_wakeup_init(&s->wake, base, on_wake, s, "store", msg, msglen) != ORCH_OK)
         goto fail;
-    }
-    s->ev_done = event_new(base, s->efd, EV_READ | EV_PERSIST, on_done, s);
-    if (s->ev_done == NULL || event_add(s->ev_done, NULL) != 0) {
-        orch_fail(msg, msglen, ORCH_ERR_NOMEM, "store: cannot set up its event");
-        goto fail;
-    }
     if (pthread_create(&s->thread, NULL, store_main, s) != 0) {
         orch_fail(msg, msglen, ORCH_ERR_IO, "store: cannot create its thread");
         goto fail;
@@ -1844,12 +1824,7 @@ void store_stop(store *s)
     pthread_mutex_unlock(&s->mu);
     deliver_done(s);
 
-    if (s->ev_done != NULL) {
-        event_del(s->ev_done);
-        event_free(s->ev_done);
-    }
-    if (s->efd >= 0)
-        close(s->efd);
+    orch_wakeup_fini(&s->wake);
     pmap_free(&s->pending);
     store_operator_state_free(s->snap_rows, s->snap_n, s->snap_aliases, s->snap_na);
     settings_free(s->settings, s->nsettings);
