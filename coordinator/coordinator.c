@@ -239,8 +239,12 @@ static void write_behind(coordinator *c, int64_t now)
         reg_instance **dirty = registry_take_dirty(c->reg, &n);
         if (n > 0) {
             store_instance_row *rows = calloc(n, sizeof(*rows));
-            for (size_t i = 0; rows != NULL && i < n; i++)
-                fill_row(&rows[i], dirty[i]);
+            for (size_t i = 0; i < n; i++) {
+                if (rows != NULL)
+                    fill_row(&rows[i], dirty[i]);
+                else
+                    registry_mark_dirty(c->reg, dirty[i]); /* the next pass tries again */
+            }
             if (rows != NULL)
                 store_submit_instances(c->st, rows, n); /* takes ownership */
         }
@@ -278,7 +282,7 @@ static void leadership(coordinator *c, int64_t now)
         size_t n;
         reg_instance *const *v = registry_instances(c->reg, &n);
         for (size_t i = 0; i < n; i++)
-            v[i]->store_dirty = true;
+            registry_mark_dirty(c->reg, v[i]);
         c->next_write_ms = now;
         c->next_last_seen_ms = now + c->cfg.last_seen_interval_ms;
         orch_log(ORCH_LOG_NOTICE, "ORCH-LEADER", c->cfg.node, "this node leads at epoch %llu",

@@ -596,6 +596,11 @@ static orch_err reserve_instance(registry *r)
     return ORCH_OK;
 }
 
+void registry_mark_dirty(registry *r, reg_instance *i)
+{
+    mark_store_dirty(r, inst_of(i));
+}
+
 /* First accepted report of an instance. Takes rep on success only. */
 static reg_verdict add_instance(registry *r, Orch__InstanceReport *rep, const orch_key *key,
                                 const char *name, int64_t now_ms, int64_t now_wall_ms,

@@ -202,4 +202,9 @@ size_t registry_count(const registry *r);
  * *n = 0 when none (or when out of memory: the flags then stay set). */
 reg_instance **registry_take_dirty(registry *r, size_t *n);
 
+/* Puts i on the store's list (registry_take_dirty) unless it is already there:
+ * a new leader writes every instance once; a write that could not be queued
+ * is retried. */
+void registry_mark_dirty(registry *r, reg_instance *i);
+
 #endif

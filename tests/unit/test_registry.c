@@ -639,6 +639,21 @@ static void test_store_dirty(void **state)
     assert_int_equal(apply(r, &(rs){.host = "db2", .seq = 1, .pos = 1}, NULL, msg, sizeof(msg)),
                      REG_REPLAY);
     assert_false(db2->store_dirty);
+
+    /* A new leader marks everything: each instance once on the list, and a
+     * shape change right after does not add it twice. */
+    size_t nall;
+    reg_instance *const *all = registry_instances(r, &nall);
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < nall; i++)
+            registry_mark_dirty(r, all[i]);
+    put(r, .host = "db2", .master = "db1:3306", .io_stopped = true);
+    d = registry_take_dirty(r, &n);
+    assert_int_equal(n, nall);
+    free(d);
+    d = registry_take_dirty(r, &n);
+    assert_int_equal(n, 0);
+    assert_null(d);
     registry_free(r);
 }
 
