@@ -617,7 +617,7 @@ static void *probe_main(void *arg)
                 attach_witness(a, &res);
             again = enforce_fences(a, &res);
         } else {
-            memset(&res, 0, sizeof(res));
+            orch_probe_result_fini(&res); /* what the probe built before it ran out */
             res.state = ORCH__PROBE_STATE__PROBE_UNKNOWN;
             snprintf(res.error, sizeof(res.error), "probe failed: out of memory");
         }

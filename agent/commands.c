@@ -10,12 +10,14 @@
 
 #include "gtid.h"
 #include "key.h"
+#include "probe.h"
 
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 const char *cmd_type_name(int type)
 {
@@ -235,30 +237,29 @@ static orch_err plan_change_master(const Orch__Command *c, const orch_version *v
  * so what such a replica received from a dead master would be lost; started
  * while the IO thread still runs (retrying the dead master), it applies it.
  */
-static bool sql_thread_waits(MYSQL *db, const orch_version *v, const char *pre, const char *post)
+static bool sql_thread_waits(MYSQL *db, const orch_version *v, const char *channel)
 {
-    char q[256], m[128];
+    const char *q = orch_probe_statement(ORCH_PROBE_STMT_REPLICA_STATUS, v);
+    char m[128];
     MYSQL_RES *res = NULL;
-    if (db == NULL)
-        return false;
-    snprintf(q, sizeof(q), is_mysql(v) ? "SHOW REPLICA STATUS%s" : "SHOW SLAVE%s STATUS",
-             is_mysql(v) ? post : pre);
-    if (orch_db_query(db, q, &res, NULL, m, sizeof(m)) != ORCH_OK || res == NULL)
+    if (db == NULL || q == NULL || orch_db_query(db, q, &res, NULL, m, sizeof(m)) != ORCH_OK ||
+        res == NULL)
         return false;
     bool waits = false;
-    MYSQL_ROW row = mysql_fetch_row(res);
-    unsigned n = mysql_num_fields(res);
-    MYSQL_FIELD *f = mysql_fetch_fields(res);
-    const char *io = NULL, *sql = NULL;
-    for (unsigned i = 0; row != NULL && i < n; i++) {
-        if (strcmp(f[i].name, "Slave_IO_Running") == 0 ||
-            strcmp(f[i].name, "Replica_IO_Running") == 0)
-            io = row[i];
-        else if (strcmp(f[i].name, "Slave_SQL_Running") == 0 ||
-                 strcmp(f[i].name, "Replica_SQL_Running") == 0)
-            sql = row[i];
+    MYSQL_ROW row;
+    while ((row = mysql_fetch_row(res)) != NULL) {
+        orch_probe_row r = orch_probe_row_of(res, row);
+        Orch__Channel *ch = NULL;
+        if (orch_probe_parse_channel(&r, &ch, m, sizeof(m)) != ORCH_OK)
+            continue;
+        bool ours = strcasecmp(ch->name ? ch->name : "", channel ? channel : "") == 0;
+        if (ours)
+            waits = ch->has_sql_thread && ch->sql_thread == ORCH__THREAD_STATE__THREAD_NO &&
+                    ch->has_io_thread && ch->io_thread != ORCH__THREAD_STATE__THREAD_NO;
+        orch_probe_channel_free(ch);
+        if (ours)
+            break;
     }
-    waits = io != NULL && sql != NULL && strcmp(sql, "No") == 0 && strcmp(io, "No") != 0;
     mysql_free_result(res);
     return waits;
 }
@@ -279,7 +280,7 @@ orch_err cmd_plan_build(const Orch__Command *c, const orch_version *v, const cmd
     case ORCH__COMMAND_TYPE__CMD_STOP_REPLICA: {
         bool io_only = c->has_io_thread_only && c->io_thread_only;
         const char *threads = io_only ? " IO_THREAD" : "";
-        if (io_only && sql_thread_waits(db, v, pre, post))
+        if (io_only && sql_thread_waits(db, v, c->channel))
             err = mysql ? add(&plan, "START REPLICA SQL_THREAD%s", post)
                         : add(&plan, "START SLAVE%s SQL_THREAD", pre);
         if (err == ORCH_OK)
@@ -462,7 +463,7 @@ void cmd_execute(const Orch__Command *c, const orch_version *v, const cmd_creden
             return;
         }
         conn_parts(v, c->channel, pre, sizeof(pre), post, sizeof(post));
-        if (sql_thread_waits(db, v, pre, post)) {
+        if (sql_thread_waits(db, v, c->channel)) {
             snprintf(start, sizeof(start),
                      is_mysql(v) ? "START REPLICA SQL_THREAD%s" : "START SLAVE%s SQL_THREAD",
                      is_mysql(v) ? post : pre);

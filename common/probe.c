@@ -142,7 +142,7 @@ static Orch__ProbeState state_of(orch_db_failure f)
     }
 }
 
-static orch_probe_row row_of(MYSQL_RES *res, MYSQL_ROW row)
+orch_probe_row orch_probe_row_of(MYSQL_RES *res, MYSQL_ROW row)
 {
     MYSQL_FIELD *f = mysql_fetch_fields(res);
     orch_probe_row r = {
@@ -229,7 +229,7 @@ static orch_err connect_probe(orch_probe *p, orch_probe_result *out)
         orch_probe_grants_init(&g);
         MYSQL_ROW row;
         while ((row = mysql_fetch_row(res)) != NULL) {
-            orch_probe_row r = row_of(res, row);
+            orch_probe_row r = orch_probe_row_of(res, row);
             orch_probe_grants_add_row(&g, &r);
         }
         if (orch_probe_grants_missing(&g, &p->version, &p->grant_problems, &p->ngrant_problems, msg,
@@ -277,7 +277,7 @@ static orch_err run_stmt(orch_probe *p, orch_probe_stmt which, bool optional, fo
     if (res != NULL) {
         MYSQL_ROW row;
         while (err == ORCH_OK && (row = mysql_fetch_row(res)) != NULL) {
-            orch_probe_row r = row_of(res, row);
+            orch_probe_row r = orch_probe_row_of(res, row);
             char pmsg[300];
             orch_err e = fold(&r, ctx, pmsg, sizeof(pmsg));
             if (e == ORCH_ERR_NOMEM) {

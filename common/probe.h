@@ -16,6 +16,7 @@
 
 #include "db.h"
 #include "orch.pb-c.h"
+#include "probe_parse.h"
 #include "version.h"
 
 #include <stdbool.h>
@@ -57,6 +58,9 @@ orch_err orch_probe_run(orch_probe *p, orch_probe_result *out) ORCH_MUST_CHECK;
  * for the server closing it (a crash) between probes. Same thread as run.
  */
 void orch_probe_connection(const orch_probe *p, int *fd, uint64_t *generation);
+
+/* One row of a query's result as the parsers take it (borrowed from res). */
+orch_probe_row orch_probe_row_of(MYSQL_RES *res, MYSQL_ROW row);
 
 /* Frees what a result owns and zeroes it. Safe on NULL and twice. */
 void orch_probe_result_fini(orch_probe_result *r);

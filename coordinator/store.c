@@ -235,6 +235,11 @@ struct store {
     /* The loop side. */
     struct event_base *base;
     orch_wakeup wake; /* the thread hands answers to the loop */
+    /* store thread only: a write pass runs (operator writes run between its
+     * batches), and the instance rows a forget deletes once it ends */
+    bool in_pass;
+    orch_key late_forget[16];
+    size_t nlate_forget;
 
     pthread_t thread;
     bool thread_started;
@@ -710,6 +715,46 @@ static void sql_seen(store *s, pend **v, size_t n)
 
 static void run_ops(store *s);
 
+/* Deletes k's instance row (a forget): store thread. */
+static void delete_row(store *s, const orch_key *k)
+{
+    char object[ORCH_KEY_STRLEN];
+    orch_sbuf_reset(&s->sql);
+    orch_sbuf_fmt(&s->sql, "DELETE FROM instance WHERE hostname = ");
+    sb_quote(&s->sql, s->db, k->host);
+    orch_sbuf_fmt(&s->sql, " AND port = %u", (unsigned)k->port);
+    if (s->sql.oom || !run_sql(s, s->sql.p, "forget", NULL)) {
+        char why[256];
+        pthread_mutex_lock(&s->mu);
+        snprintf(why, sizeof(why), "%s", s->sql.oom ? "out of memory" : s->st.last_error);
+        pthread_mutex_unlock(&s->mu);
+        orch_warn(orch_key_format(k, object, sizeof(object)), "forget: its instance row stays (%s)",
+                  why);
+    }
+}
+
+/*
+ * A forgotten instance's stored row goes, and what is queued for it is not
+ * written any more: its pending row is dropped, and when a write pass is
+ * running (a forget runs between its batches), the delete waits for the pass
+ * to end so that the pass cannot write the row back.
+ */
+static void forget_row(store *s, const orch_key *k)
+{
+    bool added;
+    pthread_mutex_lock(&s->mu);
+    pend *e = pmap_get(&s->pending, k, 0, &added); /* max 0: never adds */
+    if (e != NULL && e->has_row) {
+        store_instance_row_fini(&e->row);
+        e->has_row = false; /* a last-seen update of a deleted row changes nothing */
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (s->in_pass && s->nlate_forget < sizeof(s->late_forget) / sizeof(s->late_forget[0]))
+        s->late_forget[s->nlate_forget++] = *k;
+    else
+        delete_row(s, k);
+}
+
 /*
  * Writes the pending map. Returns true when everything taken was written (or
  * there was nothing); on failure the rest is back in the map.
@@ -774,6 +819,7 @@ static bool write_pass(store *s, bool final)
         s->st.write_failures++;
         pthread_mutex_unlock(&s->mu);
     }
+    s->in_pass = true;
     while (ok && done < total) {
         if (s->write_gate != NULL && !s->write_gate(s->write_gate_arg)) {
             /* leadership ended during the pass: the rest is not ours to write */
@@ -843,6 +889,10 @@ static bool write_pass(store *s, bool final)
         if (!final)
             run_ops(s); /* keep operator writes responsive during a long pass */
     }
+    s->in_pass = false;
+    for (size_t i = 0; i < s->nlate_forget; i++)
+        delete_row(s, &s->late_forget[i]);
+    s->nlate_forget = 0;
     if (done < total)
         requeue(s, v + done, total - done);
     pthread_mutex_lock(&s->mu);
@@ -1079,17 +1129,25 @@ static void refresh(store *s)
         mysql_free_result(res);
     res = NULL;
 
-    /* a day is plenty for every coordinator to drop them */
+    /* A day is plenty for every coordinator to drop them. forgotten_at is the
+     * backend's clock and the registry compares this coordinator's: the time
+     * is moved by their difference (measured here), rounded up to the second
+     * so that the snapshot does not change with the measurement's jitter. */
     if (!run_sql(s,
-                 "SELECT hostname, port, FLOOR(UNIX_TIMESTAMP(forgotten_at) * 1000) FROM forget "
+                 "SELECT hostname, port, FLOOR(UNIX_TIMESTAMP(forgotten_at) * 1000), "
+                 "FLOOR(UNIX_TIMESTAMP(NOW(6)) * 1000) FROM forget "
                  "WHERE forgotten_at > NOW(6) - INTERVAL 1 DAY",
                  "read operator state", &res))
         goto out;
+    int64_t local_now = orch_wall_ms();
     while (res != NULL && (r = mysql_fetch_row(res)) != NULL) {
         reg_operator_row *row = oprows_add(&o, r[0], r[1]);
         int64_t at = r[2] ? strtoll(r[2], NULL, 10) : 0;
-        if (row != NULL)
-            row->op.forgotten_at_ms = at > 0 ? at : 1;
+        int64_t db_now = r[3] ? strtoll(r[3], NULL, 10) : 0;
+        if (row == NULL || at <= 0 || db_now <= 0)
+            continue;
+        int64_t local = at + (local_now - db_now);
+        row->op.forgotten_at_ms = local > 0 ? (local + 999) / 1000 * 1000 : 1;
     }
     if (res != NULL)
         mysql_free_result(res);
@@ -1553,20 +1611,8 @@ static void run_op(store *s, op_item *it)
         return;
     }
     my_ulonglong affected = mysql_affected_rows(s->db);
-    if (op->kind == STORE_OP_FORGET) {
-        /* the leader's last write of it, now stale, goes too */
-        orch_sbuf_reset(&s->sql);
-        orch_sbuf_fmt(&s->sql, "DELETE FROM instance WHERE hostname = ");
-        sb_quote(&s->sql, s->db, op->key.host);
-        orch_sbuf_fmt(&s->sql, " AND port = %u", (unsigned)op->key.port);
-        if (s->sql.oom || !run_sql(s, s->sql.p, what, NULL)) {
-            char why[256];
-            pthread_mutex_lock(&s->mu);
-            snprintf(why, sizeof(why), "%s", s->sql.oom ? "out of memory" : s->st.last_error);
-            pthread_mutex_unlock(&s->mu);
-            orch_warn(object, "forget: its instance row stays (%s)", why);
-        }
-    }
+    if (op->kind == STORE_OP_FORGET)
+        forget_row(s, &op->key);
     if (op->kind == STORE_OP_BEGIN_MAINTENANCE && affected == 0) {
         it->result = ORCH_ERR_REFUSED;
         snprintf(it->message, sizeof(it->message),
