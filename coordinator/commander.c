@@ -232,6 +232,7 @@ struct commander {
 
     pthread_t thread;
     bool thread_started;
+    bool halted; /* commander_halt ran: only the memory is left */
 
     /* Guarded by mu. */
     pthread_mutex_t mu;
@@ -1324,9 +1325,9 @@ fail:
     return NULL;
 }
 
-void commander_stop(commander *c)
+void commander_halt(commander *c)
 {
-    if (c == NULL)
+    if (c == NULL || c->halted)
         return;
     pthread_mutex_lock(&c->mu);
     c->stopping = true;
@@ -1345,6 +1346,14 @@ void commander_stop(commander *c)
     while (c->sync_waiters > 0)
         pthread_cond_wait(&c->sync_cv, &c->mu);
     pthread_mutex_unlock(&c->mu);
+    c->halted = true;
+}
+
+void commander_stop(commander *c)
+{
+    if (c == NULL)
+        return;
+    commander_halt(c);
 
     orch_wakeup_fini(&c->wake);
     orch_hmap_fini(&c->targets);

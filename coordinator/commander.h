@@ -165,6 +165,14 @@ commander *commander_start(const commander_conf *conf, struct event_base *base, 
  */
 void commander_stop(commander *c);
 
+/*
+ * The first half of commander_stop: everything is answered and the thread
+ * joined, but the object stays (commander_submit refuses with
+ * ORCH_ERR_CLOSED) until commander_stop frees it, so that callbacks run by
+ * other parts stopping after it may still try. Safe on NULL and twice.
+ */
+void commander_halt(commander *c);
+
 /* One command for one agent. */
 typedef struct commander_cmd {
     const char *host; /* the agent's identity: key(host) signs; copied */

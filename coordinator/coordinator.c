@@ -602,13 +602,18 @@ void coordinator_free(coordinator *c)
     /* Stop the producers first: nothing may call back into a freed loop. */
     api_stop(c->http);
     intake_stop(c->in);
-    commander_stop(c->cmd); /* answers commands in flight: recoveries see CLOSED */
-    hooks_stop(c->hk);
+    /* Commands in flight are answered CLOSED, hooks as failed; the objects
+     * stay until recoveries and operations are gone, since the callbacks
+     * delivered below may still try them (and are refused). */
+    commander_halt(c->cmd);
+    hooks_halt(c->hk);
     election_stop(c->el); /* no leadership from here on: the store writes no more */
     store_stop(c->st);
     election_free(c->el); /* after the store, whose write gate still asks it */
     recovery_free(c->rec);
     operations_free(c->ops);
+    commander_stop(c->cmd);
+    hooks_stop(c->hk);
     if (c->tls_server)
         nng_tls_config_free(c->tls_server);
     struct event *evs[] = {c->ev_refresh, c->ev_notify, c->ev_hup, c->ev_term, c->ev_int};

@@ -163,6 +163,7 @@ struct hooks {
     job *done_head, *done_tail; /* to deliver on the loop */
     orch_wakeup wake;           /* the runner hands results to the loop */
     pid_t running;              /* the process group of the hook running now, 0 none */
+    bool halted;                /* hooks_halt ran: only the memory is left */
 };
 
 static void job_free(job *j)
@@ -248,13 +249,16 @@ static bool run_one(hooks *h, job *j, const char *cmd, hook_result *r)
             if (n <= 0) {
                 eof = true;
             } else {
-                for (ssize_t i = 0; i < n; i++) {
-                    if (tlen == OUTPUT_TAIL) {
-                        memmove(tail, tail + 1, OUTPUT_TAIL - 1);
-                        tlen--;
-                    }
-                    tail[tlen++] = buf[i] == '\n' ? ' ' : buf[i];
+                /* keep the last OUTPUT_TAIL bytes: one shift per read */
+                size_t take = (size_t)n < OUTPUT_TAIL ? (size_t)n : OUTPUT_TAIL;
+                const char *src = buf + ((size_t)n - take);
+                if (tlen + take > OUTPUT_TAIL) {
+                    size_t drop = tlen + take - OUTPUT_TAIL;
+                    memmove(tail, tail + drop, tlen - drop);
+                    tlen -= drop;
                 }
+                for (size_t i = 0; i < take; i++)
+                    tail[tlen++] = src[i] == '\n' ? ' ' : src[i];
             }
         }
         pthread_mutex_lock(&h->mu);
@@ -388,9 +392,9 @@ fail:
     return NULL;
 }
 
-void hooks_stop(hooks *h)
+void hooks_halt(hooks *h)
 {
-    if (h == NULL)
+    if (h == NULL || h->halted)
         return;
     pthread_mutex_lock(&h->mu);
     h->stopping = true;
@@ -412,6 +416,14 @@ void hooks_stop(hooks *h)
         j = next;
     }
     deliver(h);
+    h->halted = true;
+}
+
+void hooks_stop(hooks *h)
+{
+    if (h == NULL)
+        return;
+    hooks_halt(h);
     orch_wakeup_fini(&h->wake);
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);

@@ -57,8 +57,13 @@ typedef void (*hooks_done_fn)(const hook_result *r, void *arg);
 /* Starts the worker thread; completions are delivered on base's thread. */
 hooks *hooks_start(struct event_base *base, char *msg, size_t msglen);
 
-/* Kills running hooks, joins the thread, answers queued runs (ok=false). Safe on NULL. */
+/* Kills running hooks, joins the thread, answers queued runs (ok=false), frees.
+ * Safe on NULL. */
 void hooks_stop(hooks *h);
+
+/* The first half of hooks_stop: the object stays (hooks_run refuses with
+ * ORCH_ERR_CLOSED) until hooks_stop frees it. Safe on NULL and twice. */
+void hooks_halt(hooks *h);
 
 /*
  * Runs commands[0..n) in order with vars, each within timeout_ms, stopping at

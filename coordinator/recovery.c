@@ -96,9 +96,10 @@ struct recovery_mgr {
     pending_fence *fences;
     size_t nfences;
     bool fences_loaded;
-    char incident[64][ORCH_KEY_STRLEN + 64]; /* "instance|code" seen, to act once */
-    bool attempted[64];                      /* an automatic recovery was started for it */
-    size_t nincident;
+    /* Findings seen ("instance|code" -> incident), to act once on each while
+     * it lasts; those the last analysis did not consider are dropped. */
+    orch_hmap incidents;
+    uint64_t run; /* analyses so far: an incident's stamp */
     recovery_stats stats;
     /* Errant GTIDs found on replicas while their master was alive ("host:port" ->
      * malloc'd set text): once the master is dead the analysis cannot compute
@@ -255,56 +256,44 @@ static recovery *active_for(recovery_mgr *m, const char *cluster)
     return NULL;
 }
 
-/* Logs an incident (an instance's finding) once while it lasts; true the first time. */
-static bool incident_new(recovery_mgr *m, const char *instance, const char *code)
+typedef struct incident {
+    uint64_t run;   /* the last analysis that showed it */
+    bool attempted; /* an automatic recovery was started for it */
+} incident;
+
+/* The incident of instance|code, stamped with this analysis (created when new,
+ * *fresh then true); NULL when out of memory. */
+static incident *incident_of(recovery_mgr *m, const char *instance, const char *code, bool *fresh)
 {
     char k[ORCH_KEY_STRLEN + 64];
     snprintf(k, sizeof(k), "%s|%s", instance, code);
-    for (size_t i = 0; i < m->nincident; i++) {
-        if (strcmp(m->incident[i], k) == 0)
-            return false;
+    incident *in = orch_hmap_get(&m->incidents, k);
+    *fresh = in == NULL;
+    if (in == NULL) {
+        in = calloc(1, sizeof(*in));
+        if (in == NULL || orch_hmap_put(&m->incidents, k, in, NULL) != ORCH_OK) {
+            free(in);
+            return NULL;
+        }
     }
-    if (m->nincident == sizeof(m->incident) / sizeof(m->incident[0])) {
-        memmove(m->incident[0], m->incident[1], sizeof(m->incident[0]) * (m->nincident - 1));
-        memmove(&m->attempted[0], &m->attempted[1], sizeof(m->attempted[0]) * (m->nincident - 1));
-        m->nincident--;
-    }
-    m->attempted[m->nincident] = false;
-    snprintf(m->incident[m->nincident++], sizeof(m->incident[0]), "%s", k);
-    return true;
+    in->run = m->run;
+    return in;
 }
 
-/* The incident slot of instance|code (after incident_new), or NULL. */
-static bool *incident_attempted(recovery_mgr *m, const char *instance, const char *code)
+/* Drops the incidents this analysis did not show (all of them when all is set). */
+static void incidents_prune(recovery_mgr *m, bool all)
 {
-    char k[ORCH_KEY_STRLEN + 64];
-    snprintf(k, sizeof(k), "%s|%s", instance, code);
-    for (size_t i = 0; i < m->nincident; i++) {
-        if (strcmp(m->incident[i], k) == 0)
-            return &m->attempted[i];
-    }
-    return NULL;
-}
-
-/* Forgets incidents that the newest analysis no longer shows. */
-static void incidents_prune(recovery_mgr *m)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < m->nincident; i++) {
-        bool still = false;
-        for (size_t e = 0; m->last != NULL && e < m->last->nentries && !still; e++) {
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (orch_hmap_next(&m->incidents, &it, &k, &v)) {
+        if (all || ((incident *)v)->run != m->run) {
             char key[ORCH_KEY_STRLEN + 64];
-            snprintf(key, sizeof(key), "%s|%s", m->last->entries[e].name,
-                     analysis_code_name(m->last->entries[e].code));
-            still = strcmp(key, m->incident[i]) == 0;
+            snprintf(key, sizeof(key), "%s", k); /* del frees the map's copy */
+            orch_hmap_del(&m->incidents, key);
+            free(v);
         }
-        if (still && k != i) {
-            memcpy(m->incident[k], m->incident[i], sizeof(m->incident[0]));
-            m->attempted[k] = m->attempted[i];
-        }
-        k += still;
     }
-    m->nincident = k;
 }
 
 static Orch__InstanceReport *copy_report(const Orch__InstanceReport *r)
@@ -990,6 +979,7 @@ static bool adopt_promoted_successor(recovery *r)
     registry_refresh(r->m->d.reg);
     const reg_instance *in = registry_get(r->m->d.reg, &k);
     if (in == NULL || in->has_master || in->report->command_listen == NULL ||
+        in->report->command_listen[0] == '\0' ||
         !answering(in, orch_mono_ms(), r->m->c.analysis.stale_after_ms))
         return false;
     part *v = realloc(r->parts, (r->nparts + 1) * sizeof(*v));
@@ -1131,14 +1121,20 @@ static void advance(recovery *r)
                  r->parts[r->source].name, r->parts[r->chosen].name);
             wait_cmd(r, r->source, r->target);
             r->ph = PH_CATCHUP_REPOINT;
+            if (r->pending == 0)
+                continue; /* not sent: step_failed says why */
             break;
         case PH_CATCHUP_REPOINT:
             change_master_cmd(r, r->chosen, &r->parts[r->source].key);
             r->ph = PH_CATCHUP_WAIT;
+            if (r->pending == 0)
+                continue;
             break;
         case PH_CATCHUP_WAIT:
             wait_cmd(r, r->chosen, r->target);
             r->ph = PH_RECORD_SUCCESSOR;
+            if (r->pending == 0)
+                continue;
             break;
         case PH_RECORD_SUCCESSOR:
             record_successor(r);
@@ -1161,6 +1157,8 @@ static void advance(recovery *r)
             c.type = ORCH__COMMAND_TYPE__CMD_RESET_REPLICA;
             send_cmd(r, r->chosen, &c, 0);
             r->ph = PH_PROMOTE_WRITABLE;
+            if (r->pending == 0)
+                continue;
             break;
         }
         case PH_PROMOTE_WRITABLE: {
@@ -1171,6 +1169,8 @@ static void advance(recovery *r)
             send_cmd(r, r->chosen, &c, 0);
             r->promoted = true; /* from here on, no rollback of replication */
             r->ph = PH_REPOINT;
+            if (r->pending == 0)
+                continue;
             break;
         }
         case PH_REPOINT: {
@@ -1573,7 +1573,8 @@ static void restore_semi_sync(recovery_mgr *m)
 static void consider(recovery_mgr *m, const analysis_cluster *c, const analysis_entry *e)
 {
     const char *code = analysis_code_name(e->code);
-    bool fresh_incident = incident_new(m, e->name, code);
+    bool fresh_incident;
+    incident *inc = incident_of(m, e->name, code, &fresh_incident);
     if (fresh_incident) {
         m->stats.detections++;
         orch_log(e->recoverable ? ORCH_LOG_WARN : ORCH_LOG_NOTICE, "ORCH-DETECTED", e->name,
@@ -1603,8 +1604,7 @@ static void consider(recovery_mgr *m, const analysis_cluster *c, const analysis_
     /* One automatic attempt per incident: a recovery that failed or refused is
      * not retried while the same finding lasts (a human looks first; the
      * backend's anti-flap block covers a finding that comes back). */
-    bool *attempted = incident_attempted(m, e->name, code);
-    if (attempted != NULL && *attempted)
+    if (inc != NULL && inc->attempted)
         return;
     const char *why = NULL;
     if (recoveries_disabled(m))
@@ -1627,8 +1627,8 @@ static void consider(recovery_mgr *m, const analysis_cluster *c, const analysis_
         orch_error(e->name, "out of memory starting a recovery");
         return;
     }
-    if (attempted != NULL)
-        *attempted = true;
+    if (inc != NULL)
+        inc->attempted = true;
     advance(r);
 }
 
@@ -1931,7 +1931,7 @@ static void analyze(recovery_mgr *m)
     }
     analysis_result_free(m->last);
     m->last = res;
-    incidents_prune(m);
+    m->run++;
     remember_errant(m, res);
     if (!m->leader)
         return;
@@ -1948,6 +1948,7 @@ static void analyze(recovery_mgr *m)
                 consider(m, cl, e);
         }
     }
+    incidents_prune(m, false);
     restore_semi_sync(m);
 }
 
@@ -1975,7 +1976,7 @@ void recovery_leadership(recovery_mgr *m, bool leader)
         return;
     }
     /* a new leader judges afresh: incidents are logged and recorded again */
-    m->nincident = 0;
+    incidents_prune(m, true);
     /* Recoveries a deposed leader left running are over: interrupted (their
      * lock and recorded successor stay for a resumed recovery of the cluster;
      * a dead master's fence, recorded with the successor, is loaded next). */
@@ -2026,6 +2027,7 @@ recovery_mgr *recovery_new(const recovery_deps *deps, const recovery_conf *conf,
     m->d = *deps;
     m->c = *conf;
     orch_hmap_init(&m->errant);
+    orch_hmap_init(&m->incidents);
     m->ev_analyze = event_new(deps->base, -1, 0, on_analyze, m);
     if (m->ev_analyze == NULL) {
         orch_fail(msg, msglen, ORCH_ERR_NOMEM, "cannot create the analysis event");
@@ -2059,6 +2061,8 @@ void recovery_free(recovery_mgr *m)
     while (orch_hmap_next(&m->errant, &it, &k, &v))
         free(v);
     orch_hmap_fini(&m->errant);
+    incidents_prune(m, true);
+    orch_hmap_fini(&m->incidents);
     free(m->fences);
     free(m);
 }
