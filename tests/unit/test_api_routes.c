@@ -1366,10 +1366,13 @@ static void test_follower_forwards(void **state)
     expect_free(f, "/api/recover/127.0.0.1/3301", 502, "did not answer the forwarded request");
     assert_int_equal(f->fk.ncalls, calls);
 
-    /* a bad request is refused here, not forwarded */
+    /* a bad request is refused here, not forwarded (forwarded, it would be 502) */
     f->follower_answers = 1;
-    f->leader_api = self;
-    expect_free(f, "/api/recover/127.0.0.1/notaport", 400, NULL);
+    f->leader_api = "http://127.0.0.1:1";
+    r = expect(f, "/api/recover/127.0.0.1/notaport", 400, NULL);
+    assert_null(header(&r, "X-Orch-Forwarded-To"));
+    resp_free(&r);
+    assert_int_equal(f->follower_answers, 1); /* the leader check never ran */
     f->follower_answers = 0;
     f->leader_api = NULL;
     f->is_leader = true;
