@@ -929,12 +929,6 @@ static const priv_need priv_needs[] = {
          "SHOW SLAVE STATUS and SHOW MASTER STATUS will fail"),
     NEED(FAM_MARIADB, V(0, 0, 0), V(10, 5, 2), P_REPL_SLAVE, "REPLICATION SLAVE",
          "SHOW SLAVE HOSTS will fail"),
-    NEED(FAM_MARIADB, V(0, 0, 0), V(0, 0, 0), P_PROCESS, "PROCESS",
-         "replicas' binlog dump threads are invisible in the processlist"),
-    /* RESET SLAVE ALL needs RELOAD (verified on 10.11.19: error 1227 without it;
-     * MySQL's RESET REPLICA needs it too, per its manual). */
-    NEED(FAM_MARIADB, V(0, 0, 0), V(0, 0, 0), P_RELOAD, "RELOAD",
-         "RESET SLAVE ALL (ResetReplica, used when promoting) will fail"),
 
     /* MySQL / Percona 8.0+ */
     NEED(FAM_MYSQL, V(8, 0, 0), V(0, 0, 0), P_SYSVARS_ADMIN | P_SUPER, "SYSTEM_VARIABLES_ADMIN",
@@ -951,10 +945,13 @@ static const priv_need priv_needs[] = {
          "SHOW REPLICA STATUS and SHOW BINARY LOG STATUS will fail"),
     NEED(FAM_MYSQL, V(0, 0, 0), V(0, 0, 0), P_REPL_SLAVE, "REPLICATION SLAVE",
          "SHOW REPLICAS will fail"),
-    NEED(FAM_MYSQL, V(0, 0, 0), V(0, 0, 0), P_PROCESS, "PROCESS",
+
+    /* every flavor; RESET SLAVE ALL needs RELOAD (verified on 10.11.19: error
+     * 1227 without it; MySQL's RESET REPLICA needs it too, per its manual) */
+    NEED(FAM_ANY, V(0, 0, 0), V(0, 0, 0), P_PROCESS, "PROCESS",
          "replicas' binlog dump threads are invisible in the processlist"),
-    NEED(FAM_MYSQL, V(0, 0, 0), V(0, 0, 0), P_RELOAD, "RELOAD",
-         "RESET REPLICA ALL (ResetReplica, used when promoting) will fail"),
+    NEED(FAM_ANY, V(0, 0, 0), V(0, 0, 0), P_RELOAD, "RELOAD",
+         "RESET SLAVE/REPLICA ALL (ResetReplica, used when promoting) will fail"),
 };
 
 void orch_probe_grants_init(orch_probe_grants *g)
@@ -1051,7 +1048,7 @@ static const char *flavor_display(orch_flavor f)
 
 static bool need_applies(const priv_need *n, family fam, const orch_version *v)
 {
-    if (n->fam != fam || !at_least(v, n->since))
+    if ((n->fam != FAM_ANY && n->fam != fam) || !at_least(v, n->since))
         return false;
     bool bounded = n->until[0] != 0 || n->until[1] != 0 || n->until[2] != 0;
     return !bounded || !at_least(v, n->until);

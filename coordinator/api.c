@@ -1304,7 +1304,10 @@ static void h_problems(api_req *r)
     if (r->hint != NULL && (only = cluster_of_request(r)) == NULL)
         return;
     size_t n;
-    reg_instance *const *all = registry_instances(reg_of(r), &n);
+    reg_instance *const *all =
+        only != NULL ? only->members : registry_instances(reg_of(r), &n); /* one cluster's */
+    if (only != NULL)
+        n = only->nmembers;
     reg_instance **v = calloc(n ? n : 1, sizeof(*v));
     if (v == NULL) {
         reply_json(r, 500, NULL);
@@ -1312,8 +1315,6 @@ static void h_problems(api_req *r)
     }
     size_t nv = 0;
     for (size_t k = 0; k < n; k++) {
-        if (only != NULL && all[k]->cluster != only)
-            continue;
         json_t *p = render_problems(all[k], &r->rc);
         if (p != NULL && json_array_size(p) > 0)
             v[nv++] = all[k];

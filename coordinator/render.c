@@ -282,17 +282,6 @@ static facts get_facts(const reg_instance *i, const render_ctx *c)
 
 /* ---- JSON -------------------------------------------------------------------- */
 
-json_t *render_key(const orch_key *k)
-{
-    json_t *o = json_object();
-    if (o == NULL)
-        return NULL;
-    bool oom = false;
-    put(o, "Hostname", jstr(k->host), &oom);
-    put(o, "Port", json_integer(k->port), &oom);
-    return finish(o, oom);
-}
-
 static json_t *key_of(const char *host, uint32_t port)
 {
     json_t *o = json_object();
@@ -302,6 +291,11 @@ static json_t *key_of(const char *host, uint32_t port)
     put(o, "Hostname", jstr(host), &oom);
     put(o, "Port", json_integer(port), &oom);
     return finish(o, oom);
+}
+
+json_t *render_key(const orch_key *k)
+{
+    return key_of(k->host, k->port);
 }
 
 static json_t *problems_of(const reg_instance *i, const facts *f, const render_ctx *c)
@@ -541,8 +535,9 @@ json_t *render_instance(const reg_instance *i, const render_ctx *c)
 
     put(o, "SlaveLagSeconds", nullint(f.lag, f.lag_valid), &oom);
     put(o, "ReplicationLagSeconds", nullint(f.lag, f.lag_valid), &oom);
-    put(o, "SlaveHosts", replicas_of(i), &oom);
-    put(o, "Replicas", replicas_of(i), &oom);
+    json_t *reps = replicas_of(i); /* the same list under both names */
+    put(o, "SlaveHosts", json_incref(reps), &oom);
+    put(o, "Replicas", reps, &oom);
     put(o, "ClusterName", jstr(i->cluster ? i->cluster->name : NULL), &oom);
     put(o, "SuggestedClusterAlias", jstr(i->cluster ? i->cluster->alias : NULL), &oom);
     put(o, "DataCenter", jstr(f.r->data_center), &oom);
@@ -1115,8 +1110,9 @@ json_t *render_analysis_entry(const analysis_result *res, const analysis_entry *
         json_integer(e->count_replicas_failing_to_connect_to_master), &oom);
     put(o, "CountDowntimedReplicas", json_integer(e->count_downtimed_replicas), &oom);
     put(o, "ReplicationDepth", json_integer(e->replication_depth), &oom);
-    put(o, "Replicas", keys_of(e->replicas, e->nreplicas), &oom);
-    put(o, "SlaveHosts", keys_of(e->replicas, e->nreplicas), &oom);
+    json_t *reps = keys_of(e->replicas, e->nreplicas); /* the same list under both names */
+    put(o, "Replicas", json_incref(reps), &oom);
+    put(o, "SlaveHosts", reps, &oom);
     put(o, "IsFailingToConnectToMaster", json_boolean(e->is_failing_to_connect_to_master), &oom);
     put(o, "Analysis", json_string(analysis_code_name(e->code)), &oom);
     put(o, "Description", jstr(e->description), &oom);
