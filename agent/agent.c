@@ -581,6 +581,13 @@ static void *witness_main(void *arg)
                 }
             }
         }
+        /* a stop broadcast while the checks ran (witness_mu released) is not
+         * waited for again: look before sleeping */
+        pthread_mutex_lock(&a->mu);
+        stop = a->stopping;
+        pthread_mutex_unlock(&a->mu);
+        if (stop)
+            break;
         struct timespec ts;
         timespec_at_mono(&ts, orch_mono_ms() + interval);
         pthread_cond_timedwait(&a->witness_cv, &a->witness_mu, &ts);
