@@ -1896,6 +1896,20 @@ static bool answering(const reg_instance *i, int64_t now, int64_t stale_after_ms
  */
 static void remember_errant(recovery_mgr *m, const analysis_result *res)
 {
+    /* the findings' errant replicas by name, once (not a scan per instance) */
+    orch_hmap found;
+    orch_hmap_init(&found);
+    for (size_t e = 0; e < res->nentries; e++) {
+        for (size_t k = 0; k < res->entries[e].nerrant; k++) {
+            const reg_instance *ri = registry_get(m->d.reg, &res->entries[e].errant[k].replica);
+            if (ri != NULL &&
+                orch_hmap_put(&found, ri->name, (void *)res->entries[e].errant[k].gtid, NULL) !=
+                    ORCH_OK) {
+                orch_hmap_fini(&found); /* out of memory: keep what is known */
+                return;
+            }
+        }
+    }
     size_t n;
     int64_t now = orch_mono_ms();
     reg_instance *const *v = registry_instances(m->d.reg, &n);
@@ -1904,18 +1918,22 @@ static void remember_errant(recovery_mgr *m, const analysis_result *res)
         if (!answering(r, now, m->c.analysis.stale_after_ms) ||
             !answering(r->master, now, m->c.analysis.stale_after_ms))
             continue;
-        const char *set = analysis_result_errant(res, &r->key);
-        void *old = NULL;
+        const char *set = orch_hmap_get(&found, r->name);
         if (set == NULL) {
             free(orch_hmap_del(&m->errant, r->name));
             continue;
         }
+        const char *known = orch_hmap_get(&m->errant, r->name);
+        if (known != NULL && strcmp(known, set) == 0)
+            continue;
+        void *old = NULL;
         char *copy = strdup(set);
         if (copy == NULL || orch_hmap_put(&m->errant, r->name, copy, &old) != ORCH_OK)
             free(copy);
         else
             free(old);
     }
+    orch_hmap_fini(&found);
 }
 
 static void analyze(recovery_mgr *m)
