@@ -1058,3 +1058,17 @@ done:
         candidate_result_fini(out);
     return err;
 }
+
+candidate_rule candidate_rule_of(Orch__PromotionRule r)
+{
+    switch (r) {
+    case ORCH__PROMOTION_RULE__PROMOTION_PREFER:
+        return CANDIDATE_PREFER;
+    case ORCH__PROMOTION_RULE__PROMOTION_PREFER_NOT:
+        return CANDIDATE_PREFER_NOT;
+    case ORCH__PROMOTION_RULE__PROMOTION_MUST_NOT:
+        return CANDIDATE_MUST_NOT;
+    default:
+        return CANDIDATE_NEUTRAL;
+    }
+}

@@ -20,6 +20,7 @@
 
 #include "err.h"
 #include "gtid.h"
+#include "orch.pb-c.h"
 #include "version.h"
 
 #include <stdbool.h>
@@ -41,6 +42,9 @@ typedef enum candidate_rule {
 
 /* "prefer", "neutral", "prefer_not", "must_not"; "unknown" otherwise. Static strings. */
 const char *candidate_rule_name(candidate_rule rule);
+
+/* An agent's (or operator's) promotion rule as the choice takes it. */
+candidate_rule candidate_rule_of(Orch__PromotionRule r);
 
 /*
  * One replica of the dead master, as the freeze read it. Every pointer is

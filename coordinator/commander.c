@@ -1479,3 +1479,13 @@ void commander_stats_get(commander *c, commander_stats *out)
     *out = c->st;
     pthread_mutex_unlock(&c->mu);
 }
+
+void commander_describe_reply(const commander_reply *rep, char *buf, size_t len)
+{
+    if (rep->status != COMMANDER_REPLIED)
+        snprintf(buf, len, "%s%s%.500s", commander_status_name(rep->status),
+                 rep->error[0] ? ": " : "", rep->error);
+    else
+        snprintf(buf, len, "%s%s%.500s", commander_result_name(rep->result),
+                 rep->error[0] ? ": " : "", rep->error);
+}

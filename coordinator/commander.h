@@ -238,6 +238,9 @@ const char *commander_status_name(commander_status s);
 /* The agent's result without its prefix: "OK", "STALE_EPOCH", ...; never NULL. */
 const char *commander_result_name(Orch__CommandResult r);
 
+/* "OK", "TIMEOUT: ...", "FAILED: the agent's error": a reply in a few words. */
+void commander_describe_reply(const commander_reply *rep, char *buf, size_t len);
+
 /* "PING", "STOP_REPLICA", ...; never NULL. */
 const char *commander_type_name(Orch__CommandType t);
 

@@ -237,17 +237,6 @@ static bool leading(const operations *o)
     return election_is_leader(o->d.el, orch_mono_ms());
 }
 
-static const Orch__Channel *first_channel(const Orch__InstanceReport *r)
-{
-    if (r == NULL || r->n_channels == 0)
-        return NULL;
-    for (size_t i = 0; i < r->n_channels; i++) {
-        if (r->channels[i]->name == NULL || r->channels[i]->name[0] == '\0')
-            return r->channels[i];
-    }
-    return r->channels[0];
-}
-
 static void advance(op *p);
 static void takeover_hooks(op *p, const char *event, const orch_strlist *list, hooks_done_fn done);
 
@@ -326,16 +315,6 @@ typedef struct reply_ctx {
     Orch__CommandType type;
 } reply_ctx;
 
-static void describe_reply(const commander_reply *rep, char *buf, size_t len)
-{
-    if (rep->status != COMMANDER_REPLIED)
-        snprintf(buf, len, "%s%s%.500s", commander_status_name(rep->status),
-                 rep->error[0] ? ": " : "", rep->error);
-    else
-        snprintf(buf, len, "%s%s%.500s", commander_result_name(rep->result),
-                 rep->error[0] ? ": " : "", rep->error);
-}
-
 static void on_reply(commander_reply *rep, void *arg)
 {
     reply_ctx *ctx = arg;
@@ -353,7 +332,7 @@ static void on_reply(commander_reply *rep, void *arg)
     }
     if (!ok && ctx->type != ORCH__COMMAND_TYPE__CMD_REPORT_NOW) {
         char what[600];
-        describe_reply(rep, what, sizeof(what));
+        commander_describe_reply(rep, what, sizeof(what));
         fail(p, "%s on %s failed: %s", commander_type_name(ctx->type), in->name, what);
     }
     free(ctx);
@@ -504,7 +483,7 @@ static void lock_op(op *p, size_t i, bool begin)
 static bool link_check(op *p, op_link *l, char *why, size_t whylen, bool *hopeless)
 {
     const op_inst *r = &p->inst[l->from];
-    const Orch__Channel *ch = first_channel(r->state);
+    const Orch__Channel *ch = registry_defining_channel(r->state);
     *hopeless = false;
     if (r->state == NULL || r->state->state != ORCH__PROBE_STATE__PROBE_UP) {
         /* a probe that failed or timed out (START SLAVE can hold SHOW SLAVE
@@ -629,7 +608,7 @@ static void on_rollback_reply(commander_reply *rep, void *arg)
 {
     char *name = arg;
     char what[600];
-    describe_reply(rep, what, sizeof(what));
+    commander_describe_reply(rep, what, sizeof(what));
     bool ok = rep->status == COMMANDER_REPLIED && rep->result == ORCH__COMMAND_RESULT__RESULT_OK;
     orch_log(ok ? ORCH_LOG_NOTICE : ORCH_LOG_ERROR, "ORCH-TAKEOVER-ROLLBACK", name, "%s %s",
              commander_type_name(rep->type), ok ? "done" : what);
@@ -1065,20 +1044,6 @@ static void add_link(op *p, size_t from, size_t to)
     p->links[p->nlinks++] = (op_link){.from = from, .to = to};
 }
 
-static candidate_rule rule_of(Orch__PromotionRule r)
-{
-    switch (r) {
-    case ORCH__PROMOTION_RULE__PROMOTION_PREFER:
-        return CANDIDATE_PREFER;
-    case ORCH__PROMOTION_RULE__PROMOTION_PREFER_NOT:
-        return CANDIDATE_PREFER_NOT;
-    case ORCH__PROMOTION_RULE__PROMOTION_MUST_NOT:
-        return CANDIDATE_MUST_NOT;
-    default:
-        return CANDIDATE_NEUTRAL;
-    }
-}
-
 /*
  * The best replica of master for a planned takeover: candidate.c's ranking
  * over the direct replicas as their agents last reported them (the master is
@@ -1121,7 +1086,7 @@ static reg_instance *best_replica(operations *o, reg_instance *master, char *msg
         in[i].log_slave_updates = s && s->log_slave_updates;
         in[i].executed = sets[2 * i];
         in[i].received = sets[2 * i + 1];
-        in[i].rule = rule_of(reg_instance_promotion_rule(r));
+        in[i].rule = candidate_rule_of(reg_instance_promotion_rule(r));
         in[i].dc = r->report->data_center;
         in[i].region = r->report->region;
         in[i].lag_known = ch && ch->has_seconds_behind_master;

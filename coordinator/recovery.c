@@ -308,17 +308,6 @@ static Orch__InstanceReport *copy_report(const Orch__InstanceReport *r)
     return c;
 }
 
-static const Orch__Channel *first_channel(const Orch__InstanceReport *r)
-{
-    if (r == NULL || r->n_channels == 0)
-        return NULL;
-    for (size_t i = 0; i < r->n_channels; i++) {
-        if (r->channels[i]->name == NULL || r->channels[i]->name[0] == '\0')
-            return r->channels[i];
-    }
-    return r->channels[0];
-}
-
 /* ---- the record of a recovery -------------------------------------------- */
 
 /* Records a step (queued in order, not waited for) and logs it. */
@@ -464,21 +453,11 @@ static bool reply_ok(const commander_reply *rep)
     return rep->status == COMMANDER_REPLIED && rep->result == ORCH__COMMAND_RESULT__RESULT_OK;
 }
 
-static void describe_reply(const commander_reply *rep, char *buf, size_t len)
-{
-    if (rep->status != COMMANDER_REPLIED)
-        snprintf(buf, len, "%s%s%.500s", commander_status_name(rep->status),
-                 rep->error[0] ? ": " : "", rep->error);
-    else
-        snprintf(buf, len, "%s%s%.500s", commander_result_name(rep->result),
-                 rep->error[0] ? ": " : "", rep->error);
-}
-
 /* The set a part received (MariaDB Gtid_IO_Pos / MySQL Retrieved_Gtid_Set) and executed. */
 static void part_sets(part *p, const Orch__InstanceReport *st)
 {
     const Orch__ServerStatus *s = st ? st->server : NULL;
-    const Orch__Channel *ch = first_channel(st);
+    const Orch__Channel *ch = registry_defining_channel(st);
     if (s == NULL)
         return;
     bool mysql =
@@ -501,7 +480,7 @@ static void on_reply(commander_reply *rep, void *arg)
     reply_ctx *ctx = arg;
     recovery *r = ctx->r;
     char what[600];
-    describe_reply(rep, what, sizeof(what));
+    commander_describe_reply(rep, what, sizeof(what));
     const char *who = ctx->part == SIZE_MAX ? r->failed_name : r->parts[ctx->part].name;
     bool ok = reply_ok(rep);
 
@@ -605,20 +584,6 @@ static void change_master_cmd(recovery *r, size_t i, const orch_key *to)
     send_cmd(r, i, &c, 0);
 }
 
-static candidate_rule rule_of(Orch__PromotionRule p)
-{
-    switch (p) {
-    case ORCH__PROMOTION_RULE__PROMOTION_PREFER:
-        return CANDIDATE_PREFER;
-    case ORCH__PROMOTION_RULE__PROMOTION_PREFER_NOT:
-        return CANDIDATE_PREFER_NOT;
-    case ORCH__PROMOTION_RULE__PROMOTION_MUST_NOT:
-        return CANDIDATE_MUST_NOT;
-    default:
-        return CANDIDATE_NEUTRAL;
-    }
-}
-
 static void choose(recovery *r)
 {
     size_t n = r->nparts;
@@ -633,7 +598,7 @@ static void choose(recovery *r)
         const Orch__InstanceReport *st = p->state ? p->state : p->before;
         const Orch__ServerStatus *s = st ? st->server : NULL;
         const Orch__ServerStatus *sb = p->before ? p->before->server : NULL;
-        const Orch__Channel *ch0 = first_channel(p->before);
+        const Orch__Channel *ch0 = registry_defining_channel(p->before);
         reg_instance *ri = registry_get(r->m->d.reg, &p->key);
         in[i].key = p->name;
         in[i].version = p->version;
@@ -642,7 +607,7 @@ static void choose(recovery *r)
         in[i].received = p->received;
         in[i].executed = p->executed;
         in[i].errant = p->errant;
-        in[i].rule = ri ? rule_of(reg_instance_promotion_rule(ri)) : CANDIDATE_NEUTRAL;
+        in[i].rule = ri ? candidate_rule_of(reg_instance_promotion_rule(ri)) : CANDIDATE_NEUTRAL;
         in[i].dc = p->before ? p->before->data_center : NULL;
         in[i].region = p->before ? p->before->region : NULL;
         in[i].lag_known = ch0 && ch0->has_seconds_behind_master;
@@ -1471,7 +1436,7 @@ static void on_semi_sync(commander_reply *rep, void *arg)
     semi_ctx *ctx = arg;
     recovery_mgr *m = ctx->m;
     char what[600];
-    describe_reply(rep, what, sizeof(what));
+    commander_describe_reply(rep, what, sizeof(what));
     bool ok = reply_ok(rep);
     orch_log(ok ? ORCH_LOG_NOTICE : ORCH_LOG_ERROR,
              ctx->on ? "ORCH-SEMI-SYNC-RESTORED" : "ORCH-SEMI-SYNC-ASYNC", ctx->name,

@@ -371,14 +371,14 @@ static inst *resolve(registry *r, const char *host, unsigned port, const char *s
 /* ---- reports -------------------------------------------------------------- */
 
 /* The channel that defines an instance's master: the unnamed one, else the first. */
-static const Orch__Channel *defining_channel(const Orch__InstanceReport *rep)
+const Orch__Channel *registry_defining_channel(const Orch__InstanceReport *rep)
 {
-    for (size_t i = 0; i < rep->n_channels; i++) {
+    for (size_t i = 0; rep != NULL && i < rep->n_channels; i++) {
         const char *name = rep->channels[i]->name;
         if (name == NULL || name[0] == '\0')
             return rep->channels[i];
     }
-    return rep->n_channels > 0 ? rep->channels[0] : NULL;
+    return rep != NULL && rep->n_channels > 0 ? rep->channels[0] : NULL;
 }
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
@@ -627,7 +627,7 @@ static reg_verdict add_instance(registry *r, Orch__InstanceReport *rep, const or
     in->pub.report = rep;
     in->pub.shape = orch_report_fingerprint(rep);
     in->pub.shape_changed_ms = now_ms;
-    in->pub.channel = defining_channel(rep);
+    in->pub.channel = registry_defining_channel(rep);
     in->pub.first_seen_ms = now_ms;
     in->pub.last_seen_ms = now_ms;
     in->pub.last_seen_wall_ms = now_wall_ms;
@@ -745,7 +745,7 @@ reg_verdict registry_apply(registry *r, Orch__InstanceReport *rep, int64_t now_m
     }
     orch__instance_report__free_unpacked(in->pub.report, NULL);
     in->pub.report = rep;
-    in->pub.channel = defining_channel(rep);
+    in->pub.channel = registry_defining_channel(rep);
     in->pub.last_seen_ms = now_ms;
     in->pub.last_seen_wall_ms = now_wall_ms;
     if (out != NULL)

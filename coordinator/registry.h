@@ -194,6 +194,10 @@ typedef struct reg_alias_row {
 orch_err registry_set_operator_state(registry *r, const reg_operator_row *rows, size_t nrows,
                                      const reg_alias_row *aliases, size_t naliases) ORCH_MUST_CHECK;
 
+/* The channel that names an instance's master: the unnamed one, else the
+ * first; NULL without channels (or report). */
+const Orch__Channel *registry_defining_channel(const Orch__InstanceReport *rep);
+
 /* Number of instances. */
 size_t registry_count(const registry *r);
 
