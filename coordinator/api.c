@@ -493,29 +493,40 @@ orch_err api_set_auth(api *a, const api_auth *auth)
     return ORCH_OK;
 }
 
+/*
+ * The "user:password" of a Basic Authorization header into creds (the caller
+ * wipes it), split at the colon (*colon); false when there is none or it is
+ * malformed.
+ */
+static bool basic_creds(const char *authorization, char creds[API_MAX_AUTH], char **colon)
+{
+    if (authorization == NULL || strlen(authorization) > API_MAX_AUTH)
+        return false;
+    const char *p = authorization;
+    while (*p == ' ')
+        p++;
+    if (strncasecmp(p, "Basic ", 6) != 0)
+        return false;
+    p += 6;
+    while (*p == ' ')
+        p++;
+    long n = b64_decode(p, creds, API_MAX_AUTH);
+    if (n < 0 || (size_t)n != strlen(creds) || (*colon = strchr(creds, ':')) == NULL) {
+        memset(creds, 0, API_MAX_AUTH);
+        return false;
+    }
+    **colon = '\0';
+    return true;
+}
+
 api_auth_result api_auth_check(const api *a, const char *authorization, bool writes)
 {
     const auth_state *st = &a->auth;
     if (st->mode == COORD_AUTH_NONE)
         return API_AUTH_OK;
-    if (authorization == NULL || strlen(authorization) > API_MAX_AUTH)
+    char creds[API_MAX_AUTH], *colon;
+    if (!basic_creds(authorization, creds, &colon))
         return API_AUTH_MISSING;
-    const char *p = authorization;
-    while (*p == ' ')
-        p++;
-    if (strncasecmp(p, "Basic ", 6) != 0)
-        return API_AUTH_MISSING;
-    p += 6;
-    while (*p == ' ')
-        p++;
-    char creds[API_MAX_AUTH];
-    long n = b64_decode(p, creds, sizeof(creds));
-    if (n < 0 || (size_t)n != strlen(creds))
-        return API_AUTH_MISSING;
-    char *colon = strchr(creds, ':');
-    if (colon == NULL)
-        return API_AUTH_MISSING;
-    *colon = '\0';
     uint8_t user[32], password[32];
     sha256_str(creds, user);
     sha256_str(colon + 1, password);
@@ -1586,21 +1597,13 @@ static void request_user(api_req *r, char *buf, size_t len)
 {
     snprintf(buf, len, "%s", "orch");
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
-    if (h == NULL || strlen(h) > API_MAX_AUTH)
+    char creds[API_MAX_AUTH], *colon;
+    if (!basic_creds(h, creds, &colon))
         return;
-    while (*h == ' ')
-        h++;
-    if (strncasecmp(h, "Basic ", 6) != 0)
-        return;
-    h += 6;
-    while (*h == ' ')
-        h++;
-    char creds[API_MAX_AUTH];
-    long n = b64_decode(h, creds, sizeof(creds));
-    char *colon = n > 0 ? strchr(creds, ':') : NULL;
-    if (colon != NULL && colon != creds && (size_t)(colon - creds) < len) {
-        memcpy(buf, creds, (size_t)(colon - creds)); /* user names longer than buf stay "orch" */
-        buf[colon - creds] = '\0';
+    size_t ulen = (size_t)(colon - creds);
+    if (ulen > 0 && ulen < len) { /* longer user names stay "orch" */
+        memcpy(buf, creds, ulen);
+        buf[ulen] = '\0';
     }
     memset(creds, 0, sizeof(creds));
 }
