@@ -1539,7 +1539,7 @@ static orch_err be_submit_batch(void *arg, const char *what, char **stmts, size_
 static bool be_get_setting(void *arg, const char *name, char *buf, size_t buflen)
 {
     api *a = arg;
-    return a->deps.st != NULL && store_get_setting(a->deps.st, name, buf, buflen);
+    return store_get_setting(a->deps.st, name, buf, buflen);
 }
 
 static orch_err be_operate(void *arg, const operation_req *req, operation_done_fn done,
@@ -2133,7 +2133,7 @@ static void h_audit_detection(api_req *r)
 /* orchestrator: "enabled"/"disabled" in Details, from the operator snapshot. */
 static void h_check_global(api_req *r)
 {
-    if (r->a->deps.st == NULL && r->a->be.get_setting == be_get_setting) {
+    if (r->a->be.get_setting == NULL) {
         reply_error(r, 503, "This coordinator has no backend: the global switch is unknown");
         return;
     }
@@ -2857,7 +2857,7 @@ api *api_start(struct event_base *base, const char *listen, const api_deps *deps
                               .recover = be_recover,
                               .submit_op = be_submit_op,
                               .submit_batch = be_submit_batch,
-                              .get_setting = be_get_setting,
+                              .get_setting = deps->st != NULL ? be_get_setting : NULL,
                               .operate = be_operate,
                               .arg = a};
     }

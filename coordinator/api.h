@@ -111,6 +111,7 @@ typedef struct api_backend {
                           char *msg, size_t msglen);
     orch_err (*submit_batch)(void *arg, const char *what, char **stmts, size_t n,
                              store_rows_fn done, void *done_arg, char *msg, size_t msglen);
+    /* NULL: no backend (check-global-recoveries answers 503) */
     bool (*get_setting)(void *arg, const char *name, char *buf, size_t buflen);
     /* operation_request's contract; may be NULL in a fake (the routes answer 503) */
     orch_err (*operate)(void *arg, const operation_req *req, operation_done_fn done, void *done_arg,
